@@ -1,0 +1,48 @@
+# alb502: `make demo` runs the whole pipeline locally; `make test` runs every check.
+# Every target sets up what it needs first (`make setup`): a .venv with the
+# pinned dependencies, and the pinned CDK CLI under node_modules/.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: setup test unit lint demo bench synth clean
+
+setup: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): requirements/dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q -m "not slow"
+
+test: lint
+	$(BIN)/pytest -q
+
+demo: setup
+	$(BIN)/python -m alb502.demo
+
+bench: setup
+	$(BIN)/python benchmarks/bench_process.py
+
+synth: setup
+	$(BIN)/python -m infra.synth
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out lake .pytest_cache .mypy_cache .ruff_cache
