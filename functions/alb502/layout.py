@@ -1,0 +1,77 @@
+"""Object keys: what an S3 object is, and where its output goes in the lake.
+
+ALB writes access logs as
+``[prefix/]AWSLogs/<acct>/elasticloadbalancing/<region>/<yyyy>/<mm>/<dd>/
+<acct>_elasticloadbalancing_<region>_app.<name>.<id>_<end>_<node-ip>_<random>.log.gz``
+and puts connection logs, health check logs and a test file in the same
+folders. Output names derive from the input name only, so re-processing an
+object overwrites its own output (idempotent without a database).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
+
+
+class ObjectKind(enum.Enum):
+    """What an object in a log bucket holds."""
+
+    ACCESS_LOG = "access_log"
+    CONNECTION_LOG = "connection_log"
+    HEALTH_CHECK_LOG = "health_check_log"
+    TEST_FILE = "test_file"
+    OTHER = "other"
+
+
+_ACCESS_LOG_NAME = re.compile(
+    r"^\d{12}_elasticloadbalancing_[a-z0-9-]+_app\.[^_]+_(?P<end>\d{8}T\d{4}Z)_[^_]+_[^_]+\.log(\.gz)?$"
+)
+_END_TIME = re.compile(r"_(?P<end>\d{8}T\d{4}Z)_")
+_LOG_SUFFIXES = (".log.gz", ".log", ".gz")
+
+
+def object_kind(key: str) -> ObjectKind:
+    """Tell an access log from the other objects ALB writes beside it.
+
+    >>> object_kind("AWSLogs/123456789012/ELBAccessLogTestFile").name
+    'TEST_FILE'
+    """
+    name = PurePosixPath(key).name
+    if name == "ELBAccessLogTestFile":
+        return ObjectKind.TEST_FILE
+    if name.startswith("conn_log_") or "_conn_log_" in name:
+        return ObjectKind.CONNECTION_LOG
+    if name.startswith("health_check_log_") or "_health_check_log_" in name:
+        return ObjectKind.HEALTH_CHECK_LOG
+    if _ACCESS_LOG_NAME.match(name):
+        return ObjectKind.ACCESS_LOG
+    return ObjectKind.OTHER
+
+
+def stem(key: str) -> str:
+    """The input file name without ``.log.gz``: the name of its outputs."""
+    name = PurePosixPath(key).name
+    for suffix in _LOG_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def interval_end(key: str) -> datetime | None:
+    """End of the 5-minute interval an ALB object covers, from its name."""
+    match = _END_TIME.search(PurePosixPath(key).name)
+    if match is None:
+        return None
+    return datetime.strptime(match["end"], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+def partition_path(table: str, day: str, object_stem: str) -> str:
+    """Relative path of one output file: ``<table>/day=<day>/<stem>.parquet``."""
+    if table not in (ALB_LOGS_TABLE, REJECTS_TABLE):
+        raise ValueError(f"unknown table {table!r}")
+    return f"{table}/{PARTITION_COLUMN}={day}/{object_stem}.parquet"

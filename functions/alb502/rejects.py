@@ -1,0 +1,63 @@
+"""Why a line is not an ALB access-log entry: the ``reason`` codes of ``alb_log_rejects``.
+
+Only rejected lines come here (a handful per object at most), so the checks
+are plain Python and read in the order a person would look.
+"""
+
+from __future__ import annotations
+
+import re
+
+from alb502.fields import MIN_FIELDS
+from alb502.tokenizer import tokenize
+
+BLANK_LINE = "blank_line"
+#: The line ALB writes in ``ELBAccessLogTestFile`` when logging is enabled.
+TEST_MESSAGE = "access_log_test_message"
+#: A Network Load Balancer entry (``tls 2.0 <time> net/...``).
+NLB_ENTRY = "nlb_entry"
+#: A Classic Load Balancer entry (starts with the time, no type field).
+CLASSIC_ELB_ENTRY = "classic_elb_entry"
+#: An ALB connection-log entry (``<time> <client ip> <client port> <listener port> ...``).
+CONNECTION_LOG_ENTRY = "connection_log_entry"
+#: A ``"`` that opens a field and never closes it.
+UNBALANCED_QUOTES = "unbalanced_quotes"
+#: Fewer fields than the oldest ALB format (through ``trace_id``): truncated.
+TOO_FEW_FIELDS = "too_few_fields"
+#: The ``time`` field (second) is not an ISO 8601 UTC time.
+BAD_TIME = "bad_time"
+
+REASONS: tuple[str, ...] = (
+    BLANK_LINE,
+    TEST_MESSAGE,
+    NLB_ENTRY,
+    CLASSIC_ELB_ENTRY,
+    CONNECTION_LOG_ENTRY,
+    UNBALANCED_QUOTES,
+    TOO_FEW_FIELDS,
+    BAD_TIME,
+)
+
+_ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?$")
+_PORT = re.compile(r"^\d{1,5}$")
+
+
+def reason(line: str) -> str:
+    """The reason code for a line that did not parse as an ALB entry."""
+    if not line.strip():
+        return BLANK_LINE
+    if line.startswith("Enable AccessLog for ELB:"):
+        return TEST_MESSAGE
+    fields = line.split(" ")
+    if len(fields) > 3 and fields[0] == "tls" and fields[3].startswith("net/"):
+        return NLB_ENTRY
+    if _ISO_TIME.match(fields[0]):
+        if len(fields) > 3 and _PORT.match(fields[2]) and _PORT.match(fields[3]):
+            return CONNECTION_LOG_ENTRY
+        return CLASSIC_ELB_ENTRY
+    tokens = tokenize(line)
+    if tokens is None:
+        return UNBALANCED_QUOTES
+    if len(tokens) < MIN_FIELDS:
+        return TOO_FEW_FIELDS
+    return BAD_TIME
