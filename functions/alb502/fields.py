@@ -125,7 +125,7 @@ ALB_LOGS_SCHEMA = pa.schema(AWS_COLUMNS + NEWER_COLUMNS + DERIVED_COLUMNS + LINE
 
 #: Schema of the Parquet files under ``alb_log_rejects/``.
 REJECTS_SCHEMA = pa.schema(
-    LINEAGE_COLUMNS + (pa.field("raw_line", pa.string()), pa.field("reason", pa.string()))
+    (*LINEAGE_COLUMNS, pa.field("raw_line", pa.string()), pa.field("reason", pa.string()))
 )
 
 #: The partition column of both tables.

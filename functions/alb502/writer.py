@@ -1,0 +1,165 @@
+"""Write stage: the Parquet lake, locally or in S3, atomically per input object.
+
+Layout (``layout.partition_path``): ``alb_logs/day=YYYY-MM-DD/<stem>.parquet``
+and ``alb_log_rejects/day=YYYY-MM-DD/<stem>.parquet``, zstd-compressed. Files
+are staged and only moved (local) or uploaded (S3) into place once the whole
+object has been read, so a reader never sees a half file and a failed
+object leaves nothing behind; deterministic names make a re-run overwrite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from alb502.fields import ALB_LOGS_SCHEMA, ALB_LOGS_TABLE, REJECTS_SCHEMA, REJECTS_TABLE
+from alb502.layout import partition_path
+from alb502.reader import parse_s3_uri, s3_client
+
+#: Rows per Parquet row group: large enough for Athena to read efficiently,
+#: small enough that the buffered rows stay a few tens of MB.
+ROW_GROUP_ROWS = 131_072
+_PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "use_dictionary": True}
+
+
+@dataclass
+class _DayFile:
+    """One output file being staged: its writer and the rows not yet flushed."""
+
+    relative: str
+    staged: Path
+    writer: pq.ParquetWriter
+    pending: list[pa.Table] = field(default_factory=list)
+    pending_rows: int = 0
+
+
+class ObjectOutput:
+    """The lake files of one input object, staged until :meth:`commit`.
+
+    ``lake`` is a local directory or ``s3://bucket[/prefix]``.
+    """
+
+    def __init__(self, lake: str, stem: str, source_key: str, *, client: Any = None) -> None:
+        self.lake = lake
+        self.stem = stem
+        self.source_key = source_key
+        self._client = client
+        self._staging = Path(tempfile.mkdtemp(prefix="alb502-"))
+        self._files: dict[tuple[str, str], _DayFile] = {}
+
+    # -- adding ---------------------------------------------------------------
+
+    def add_rows(self, rows: pa.Table) -> None:
+        """Queue parsed, classified entries (``parser.PARSED_SCHEMA``) for their days."""
+        if rows.num_rows:
+            self._add(ALB_LOGS_TABLE, ALB_LOGS_SCHEMA, rows, _days(rows.column("time")))
+
+    def add_rejects(self, rejects: pa.Table, day: str) -> None:
+        """Queue rejected lines; they carry no trusted time, so the caller names the day."""
+        if rejects.num_rows:
+            self._add(
+                REJECTS_TABLE, REJECTS_SCHEMA, rejects, pa.repeat(pa.scalar(day), len(rejects))
+            )
+
+    def _add(self, table: str, schema: pa.Schema, rows: pa.Table, days: pa.Array) -> None:
+        unique = pc.unique(days).to_pylist()
+        for day in unique:
+            part = rows if len(unique) == 1 else rows.filter(pc.equal(days, day))
+            out = self._file(table, schema, day)
+            out.pending.append(part)
+            out.pending_rows += part.num_rows
+            if out.pending_rows >= ROW_GROUP_ROWS:
+                self._flush(out, schema)
+
+    def _file(self, table: str, schema: pa.Schema, day: str) -> _DayFile:
+        key = (table, day)
+        if key not in self._files:
+            relative = partition_path(table, day, self.stem)
+            staged = self._staging / relative
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(staged, schema, **_PARQUET_OPTIONS)
+            self._files[key] = _DayFile(relative, staged, writer)
+        return self._files[key]
+
+    def _flush(self, out: _DayFile, schema: pa.Schema) -> None:
+        if not out.pending_rows:
+            return
+        rows = pa.concat_tables(out.pending)
+        # source_key is the same on every row: add it only now, per row group.
+        source_key = pa.repeat(pa.scalar(self.source_key), len(rows))
+        if "source_key" in rows.column_names:
+            index = rows.schema.get_field_index("source_key")
+            rows = rows.set_column(index, "source_key", source_key)
+        else:
+            rows = rows.append_column("source_key", source_key)
+        out.writer.write_table(rows.select(schema.names).cast(schema), row_group_size=len(rows))
+        out.pending.clear()
+        out.pending_rows = 0
+
+    # -- finishing ------------------------------------------------------------
+
+    def commit(self) -> list[str]:
+        """Put every staged file in place; return where they went."""
+        for (table, _), out in self._files.items():
+            self._flush(out, ALB_LOGS_SCHEMA if table == ALB_LOGS_TABLE else REJECTS_SCHEMA)
+            out.writer.close()
+        placed: list[str] = []
+        try:
+            for out in self._files.values():
+                placed.append(self._place(out))
+        except BaseException:
+            self._remove(placed)
+            raise
+        finally:
+            shutil.rmtree(self._staging, ignore_errors=True)
+        return placed
+
+    def abort(self) -> None:
+        """Forget everything staged: nothing reaches the lake."""
+        for out in self._files.values():
+            try:
+                out.writer.close()
+            except Exception:  # noqa: S110 - the staged file is removed just below
+                pass
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+    def _place(self, out: _DayFile) -> str:
+        if self.lake.startswith("s3://"):
+            location = parse_s3_uri(self.lake)
+            key = "/".join(p for p in (location.key.strip("/"), out.relative) if p)
+            # An S3 object appears whole when its upload completes.
+            (self._client or s3_client()).upload_file(str(out.staged), location.bucket, key)
+            return f"s3://{location.bucket}/{key}"
+        target = Path(self.lake) / out.relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Copy next to the target under a hidden name, then rename: atomic.
+        hidden = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.move(out.staged, hidden)
+        os.replace(hidden, target)
+        return str(target)
+
+    def _remove(self, placed: list[str]) -> None:
+        for where in placed:
+            try:
+                if where.startswith("s3://"):
+                    location = parse_s3_uri(where)
+                    (self._client or s3_client()).delete_object(
+                        Bucket=location.bucket, Key=location.key
+                    )
+                else:
+                    os.remove(where)
+            except Exception:  # noqa: S112 - best effort; the original error matters
+                continue
+
+
+def _days(time: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The UTC day (``YYYY-MM-DD``) of each entry: ALB's ``time`` starts with it."""
+    return pc.utf8_slice_codeunits(time, 0, 10)
