@@ -9,6 +9,7 @@ object leaves nothing behind; deterministic names make a re-run overwrite.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -125,10 +126,9 @@ class ObjectOutput:
     def abort(self) -> None:
         """Forget everything staged: nothing reaches the lake."""
         for out in self._files.values():
-            try:
+            # The staged file is removed just below, whatever state it is in.
+            with contextlib.suppress(Exception):
                 out.writer.close()
-            except Exception:  # noqa: S110 - the staged file is removed just below
-                pass
         shutil.rmtree(self._staging, ignore_errors=True)
 
     def _place(self, out: _DayFile) -> str:
@@ -156,7 +156,7 @@ class ObjectOutput:
                     )
                 else:
                     os.remove(where)
-            except Exception:  # noqa: S112 - best effort; the original error matters
+            except Exception:  # best effort: the original error is what matters
                 continue
 
 
