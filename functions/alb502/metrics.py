@@ -1,0 +1,262 @@
+"""CloudWatch metrics as EMF (Embedded Metric Format) through Powertools Metrics.
+
+Names and dimensions come from ``alb502.metric_names``: the alarms and the
+dashboard read exactly those. What is emitted, per processed object:
+
+- per request minute and load balancer, one blob stamped with that minute:
+  ``Requests``, ``ELB502``, ``Target502`` (dimension set ``[LoadBalancer]``);
+- per request minute, load balancer and cause with at least one 502, one
+  blob stamped with that minute: ``Errors502`` (``[LoadBalancer, Cause]``);
+- one blob stamped with the processing time, no dimensions:
+  ``LinesParsed``, ``LinesRejected``, ``ObjectsProcessed`` and, when the key
+  names its interval, ``ProcessingLag`` (seconds).
+
+A skipped object emits ``ObjectsSkipped`` the same way. One blob carries one
+timestamp and one value per dimension, hence one blob per (minute, dimension
+values); each holds at most 4 metrics of one value, far under EMF's limits
+of 100 metrics per blob and 100 values per metric.
+
+There is deliberately no ``service`` dimension: Powertools would add one
+from ``POWERTOOLS_SERVICE_NAME``, and alarms must name the exact dimension
+set, so our private provider is built with an empty service.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+    AmazonCloudWatchEMFProvider,
+)
+
+from alb502 import metric_names as names
+
+# Explicit service: a child logger finds its parent (the handler's) by name.
+logger = Logger(service="alb502", child=True)
+
+#: CloudWatch drops EMF data points older than 14 days or more than 2 hours
+#: ahead; a small margin keeps us clear of the edges (the lake keeps all).
+MAX_AGE = timedelta(days=14) - timedelta(minutes=10)
+MAX_AHEAD = timedelta(hours=2) - timedelta(minutes=5)
+
+
+class MinuteLike(Protocol):
+    """What metrics need of ``alb502.measure.MinuteCounts``."""
+
+    @property
+    def load_balancer(self) -> str: ...
+    @property
+    def minute(self) -> datetime: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def elb_502(self) -> int: ...
+    @property
+    def target_502(self) -> int: ...
+    @property
+    def by_cause(self) -> Mapping[str, int]: ...
+
+
+class ReportLike(Protocol):
+    """What metrics need of ``alb502.pipeline.ObjectReport``."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def rejects(self) -> int: ...
+    @property
+    def interval_end(self) -> datetime | None: ...
+    @property
+    def minutes(self) -> Sequence[MinuteLike]: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MetricsEmitter:
+    """Prints EMF blobs on stdout (Lambda ships stdout to CloudWatch Logs)."""
+
+    def __init__(
+        self, namespace: str | None = None, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self._namespace = namespace
+        self._clock = clock
+        self._warned_disabled = False
+
+    def _metrics(self) -> Metrics:
+        # A provider of our own: Metrics() instances share one class-level
+        # metric set, and the default one would add a `service` dimension.
+        provider = AmazonCloudWatchEMFProvider(
+            namespace=self._namespace or names.namespace(), service=""
+        )
+        return Metrics(provider=provider)
+
+    def _flush(
+        self, when: datetime, dimensions: Mapping[str, str], values: Mapping[str, tuple[float, str]]
+    ) -> None:
+        metrics = self._metrics()
+        for name, value in dimensions.items():
+            metrics.add_dimension(name=name, value=value)
+        for name, (number, unit) in values.items():
+            metrics.add_metric(name=name, unit=unit, value=number)
+        metrics.set_timestamp(when)
+        metrics.flush_metrics()
+
+    def _check_enabled(self) -> bool:
+        if not is_metrics_disabled():
+            return True
+        if not self._warned_disabled:
+            # Powertools drops metrics silently with POWERTOOLS_DEV=true or
+            # POWERTOOLS_METRICS_DISABLED=true; say it once, loudly.
+            logger.warning(
+                "metrics are disabled by POWERTOOLS_DEV or POWERTOOLS_METRICS_DISABLED: "
+                "no EMF is written"
+            )
+            self._warned_disabled = True
+        return False
+
+    def object_processed(self, report: ReportLike) -> None:
+        """Traffic metrics per request minute, then the pipeline health metrics."""
+        if not self._check_enabled():
+            return
+        now = self._clock()
+        too_old = [m.minute for m in report.minutes if m.minute < now - MAX_AGE]
+        too_new = [m.minute for m in report.minutes if m.minute > now + MAX_AHEAD]
+        if too_old or too_new:
+            logger.warning(
+                "minutes outside CloudWatch's EMF window are in the lake but not in metrics",
+                extra={
+                    "source": report.source,
+                    "minutes_too_old": len(too_old),
+                    "minutes_too_new": len(too_new),
+                    "oldest": min(too_old or too_new).isoformat(),
+                },
+            )
+        for m in report.minutes:
+            if m.minute < now - MAX_AGE or m.minute > now + MAX_AHEAD:
+                continue
+            lb = {names.LOAD_BALANCER: m.load_balancer}
+            self._flush(
+                m.minute,
+                lb,
+                {
+                    names.REQUESTS: (m.requests, MetricUnit.Count.value),
+                    names.ELB_502: (m.elb_502, MetricUnit.Count.value),
+                    names.TARGET_502: (m.target_502, MetricUnit.Count.value),
+                },
+            )
+            for cause, count in sorted(m.by_cause.items()):
+                if count:
+                    self._flush(
+                        m.minute,
+                        {**lb, names.CAUSE: cause},
+                        {names.ERRORS_502: (count, MetricUnit.Count.value)},
+                    )
+        health: dict[str, tuple[float, str]] = {
+            names.LINES_PARSED: (report.rows, MetricUnit.Count.value),
+            names.LINES_REJECTED: (report.rejects, MetricUnit.Count.value),
+            names.OBJECTS_PROCESSED: (1, MetricUnit.Count.value),
+        }
+        if report.interval_end is not None:
+            lag = (now - report.interval_end).total_seconds()
+            health[names.PROCESSING_LAG] = (max(lag, 0.0), MetricUnit.Seconds.value)
+        self._flush(now, {}, health)
+
+    def object_skipped(self) -> None:
+        if self._check_enabled():
+            self._flush(self._clock(), {}, {names.OBJECTS_SKIPPED: (1, MetricUnit.Count.value)})
+
+
+# Reading EMF back: the tests and the demo use it to show what CloudWatch
+# would have received.
+
+
+@dataclass(frozen=True)
+class DataPoint:
+    namespace: str
+    metric: str
+    dimensions: tuple[tuple[str, str], ...]
+    timestamp: datetime
+    value: float
+    unit: str
+
+
+def parse_emf(lines: Iterable[str]) -> list[DataPoint]:
+    """The data points in the EMF blobs among ``lines`` (other lines ignored).
+
+    Strict about the EMF structure: a blob whose declared metric or
+    dimension is missing from its root raises ``ValueError``.
+    """
+    points: list[DataPoint] = []
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            blob: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        meta = blob.get("_aws")
+        if not isinstance(meta, dict) or "CloudWatchMetrics" not in meta:
+            continue
+        when = datetime.fromtimestamp(meta["Timestamp"] / 1000, UTC)
+        for directive in meta["CloudWatchMetrics"]:
+            for dimension_set in directive["Dimensions"]:
+                dims = tuple((d, _str(blob, d)) for d in dimension_set)
+                for definition in directive["Metrics"]:
+                    name = definition["Name"]
+                    if name not in blob:
+                        raise ValueError(f"EMF metric {name} declared but has no value")
+                    raw = blob[name]
+                    for value in raw if isinstance(raw, list) else [raw]:
+                        points.append(
+                            DataPoint(
+                                namespace=directive["Namespace"],
+                                metric=name,
+                                dimensions=dims,
+                                timestamp=when,
+                                value=float(value),
+                                unit=definition.get("Unit", "None"),
+                            )
+                        )
+    return points
+
+
+def _str(blob: Mapping[str, Any], key: str) -> str:
+    value = blob.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"EMF dimension {key} declared but has no string value")
+    return value
+
+
+def summarize(points: Iterable[DataPoint]) -> str:
+    """A small table: each metric and dimension set, its sum and minute span."""
+    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[DataPoint]] = {}
+    for p in points:
+        groups.setdefault((p.namespace, p.metric, p.dimensions), []).append(p)
+    rows = []
+    for (namespace, metric, dims), group in sorted(groups.items()):
+        label = ", ".join(f"{k}={v}" for k, v in dims) or "(no dimensions)"
+        total = sum(p.value for p in group)
+        first = min(p.timestamp for p in group).strftime("%Y-%m-%d %H:%M")
+        last = max(p.timestamp for p in group).strftime("%H:%M")
+        shown = (
+            f"{total:,.0f}"
+            if group[0].unit != "Seconds"
+            else f"max {max(p.value for p in group):,.0f}s"
+        )
+        rows.append(
+            f"  {namespace}/{metric:<15} {label:<62} {shown:>12} "
+            f"{len(group):>5} pts  {first}-{last}"
+        )
+    return "\n".join(rows)
