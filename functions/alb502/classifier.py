@@ -123,30 +123,48 @@ class TargetActivity:
     first: dict[str, str] = field(default_factory=dict)
     last: dict[str, str] = field(default_factory=dict)
 
-    def add(self, rows: pa.Table) -> None:
-        """Fold in the responses among ``rows`` (a parsed chunk)."""
-        status = rows.column("target_status_code")
-        answered = pc.and_(pc.not_equal(status, "-"), pc.not_equal(rows.column("target_ip"), ""))
-        answered = pc.fill_null(answered, False)
-        if not pc.any(answered).as_py():
-            return
-        responses = pa.table(
-            {
-                "target": target_key(rows.filter(answered)),
-                "time": rows.column("time").filter(answered),
-            }
+    @staticmethod
+    def responses(rows: pa.Table) -> dict[str, tuple[str, str]]:
+        """First and last response time per target among ``rows`` (one chunk).
+
+        Pure, so it runs in the parse workers; :meth:`merge` folds the result in.
+        """
+        answered = pc.fill_null(
+            pc.and_(
+                pc.not_equal(rows.column("target_status_code"), "-"),
+                pc.not_equal(rows.column("target_ip"), ""),
+            ),
+            False,
         )
-        grouped = responses.group_by("target").aggregate([("time", "min"), ("time", "max")])
-        for target, first, last in zip(
-            grouped.column("target").to_pylist(),
-            grouped.column("time_min").to_pylist(),
-            grouped.column("time_max").to_pylist(),
-            strict=True,
-        ):
+        if not pc.any(answered).as_py():
+            return {}
+        answering = rows.filter(answered)
+        grouped = (
+            pa.table({"target": target_key(answering), "time": answering.column("time")})
+            .group_by("target")
+            .aggregate([("time", "min"), ("time", "max")])
+        )
+        return {
+            target: (first, last)
+            for target, first, last in zip(
+                grouped.column("target").to_pylist(),
+                grouped.column("time_min").to_pylist(),
+                grouped.column("time_max").to_pylist(),
+                strict=True,
+            )
+        }
+
+    def merge(self, responses: dict[str, tuple[str, str]]) -> None:
+        """Fold in the result of :meth:`responses` for one more chunk."""
+        for target, (first, last) in responses.items():
             if target not in self.first or first < self.first[target]:
                 self.first[target] = first
             if target not in self.last or last > self.last[target]:
                 self.last[target] = last
+
+    def add(self, rows: pa.Table) -> None:
+        """Fold in the responses among ``rows``."""
+        self.merge(self.responses(rows))
 
     def served_around(self, target: str, time: str) -> bool:
         """Did ``target`` send a response both before and after ``time``?"""

@@ -32,14 +32,16 @@ class Measure:
     def __init__(self) -> None:
         self._minutes: dict[tuple[str, datetime], MinuteCounts] = {}
 
-    def add_requests(self, rows: pa.Table) -> None:
-        """Count entries and 502s (by who produced them) per load balancer and minute."""
-        if rows.num_rows == 0:
-            return
-        status = rows.column("elb_status_code")
-        is_502 = pc.fill_null(pc.equal(status, 502), False)
+    @staticmethod
+    def count_requests(rows: pa.Table) -> pa.Table:
+        """Entries and 502s (by who produced them) per load balancer and minute.
+
+        Pure and column-wise, so it runs in the parse workers; :meth:`add_counts`
+        folds the (small) result in.
+        """
+        is_502 = pc.fill_null(pc.equal(rows.column("elb_status_code"), 502), False)
         from_target = pc.fill_null(pc.equal(rows.column("target_status_code"), "502"), False)
-        counts = (
+        return (
             pa.table(
                 {
                     "elb": rows.column("elb"),
@@ -51,17 +53,22 @@ class Measure:
             .group_by(["elb", "minute"])
             .aggregate([("elb_502", "count"), ("elb_502", "sum"), ("target_502", "sum")])
         )
+
+    def add_counts(self, counts: pa.Table) -> None:
+        """Fold in one result of :meth:`count_requests`."""
+        names = ("elb", "minute", "elb_502_count", "elb_502_sum", "target_502_sum")
         for elb, minute, requests, elb_502, target_502 in zip(
-            *(
-                counts.column(name).to_pylist()
-                for name in ("elb", "minute", "elb_502_count", "elb_502_sum", "target_502_sum")
-            ),
-            strict=True,
+            *(counts.column(name).to_pylist() for name in names), strict=True
         ):
             entry = self._entry(elb, minute)
             entry.requests += requests
             entry.elb_502 += elb_502
             entry.target_502 += target_502
+
+    def add_requests(self, rows: pa.Table) -> None:
+        """Count the entries of ``rows``."""
+        if rows.num_rows:
+            self.add_counts(self.count_requests(rows))
 
     def add_causes(self, tagged_502: pa.Table) -> None:
         """Count classified 502s by cause."""

@@ -167,7 +167,10 @@ def _read_csv(data: bytes, width: int) -> tuple[pa.Table, list[tuple[int, int, s
 
 
 def _from_csv(table: pa.Table, width: int, lines: pa.Array) -> _Tokens:
-    columns = {name: table.column(name).combine_chunks() for name in table.column_names}
+    columns = {
+        name: column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
     widths = pa.repeat(pa.scalar(width, pa.int32()), len(lines))
     return _Tokens(columns, lines, widths)
 
@@ -337,15 +340,29 @@ def _one_timestamp(value: str | None) -> object:
         return None
 
 
+def _split_once(field: pa.Array, separator: str, *, last: bool) -> tuple[pa.Array, pa.Array]:
+    """Split at the first (or last) ``separator``; the right part is null when there is none."""
+    parts = pc.split_pattern(field, separator, max_splits=1, reverse=last)
+    pair = pc.list_slice(parts, 0, 2, return_fixed_size_list=True)
+    return pc.list_element(pair, 0), pc.list_element(pair, 1)
+
+
 def _split_host_port(field: pa.Array, pattern: str) -> tuple[pa.Array, pa.Array]:
-    """``ip:port`` split as AWS's regex splits it (on the last separator)."""
+    """``ip:port`` split as AWS's regex splits it (``pattern``): on the last separator.
+
+    A plain split on the last colon gives the same answer for every real
+    value; the regex itself only runs where it might not (a ``-`` target,
+    no colon, a port that is not digits).
+    """
+    host, port = _split_once(field, ":", last=True)
+    conform = pc.fill_null(pc.or_(pc.utf8_is_digit(port), pc.equal(port, "")), False)
+    if pc.all(conform).as_py():
+        return host, port
     parts = pc.extract_regex(field, pattern)
-    host = pc.struct_field(parts, "host")
-    port = pc.struct_field(parts, "port")
-    if parts.null_count:
-        # No separator: AWS's regex would not match; keep the text as the host.
-        host = pc.if_else(pc.is_valid(parts), host, field)
-    return host, port
+    # No separator at all: AWS's regex would not match; keep the text as the host.
+    exact_host = pc.if_else(pc.is_valid(parts), pc.struct_field(parts, "host"), field)
+    exact_port = pc.struct_field(parts, "port")
+    return pc.if_else(conform, host, exact_host), pc.if_else(conform, port, exact_port)
 
 
 def _split_request(
@@ -353,31 +370,20 @@ def _split_request(
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """``METHOD URL PROTOCOL`` split exactly as AWS's ``"([^ ]*) (.*) (- |[^ ]*)"``.
 
-    The URL is everything between the first and the last space, so a raw
-    space inside a URL (``SpaceInUri``) stays in the URL. AWS's greedy split
-    leaves the URL with a trailing word when ALB ends a malformed request
-    line with a space (``"- - - "``); on the older, shorter lines that AWS's
-    table cannot read at all, that trailing space is dropped first, so they
-    split into ``-``, ``-``, ``-``.
+    Its greedy ``(.*)`` always ends at the last space, so that regex is a
+    split at the first and the last space: a raw space inside a URL
+    (``SpaceInUri``) stays in the URL. With fewer than two spaces the first
+    word is the verb, the rest the URL, and there is no protocol. AWS's
+    split leaves the URL with a trailing word when ALB ends a malformed
+    request line with a space (``"- - - "``); on the older, shorter lines
+    that AWS's table cannot read at all, that trailing space is dropped
+    first, so they split into ``-``, ``-``, ``-``.
     """
     if not pc.all(has_regex_shape).as_py():
         trimmed = pc.replace_substring_regex(request, " $", "")
         request = pc.if_else(has_regex_shape, request, trimmed)
-        aws = pc.extract_regex(request, r"^(?P<verb>[^ ]*) (?P<url>.*) (?P<proto>- |[^ ]*)$")
-        plain = pc.extract_regex(request, r"^(?P<verb>[^ ]*) (?P<url>.*) (?P<proto>[^ ]*)$")
-        parts = pc.if_else(has_regex_shape, aws, plain)
-    else:
-        parts = pc.extract_regex(request, r"^(?P<verb>[^ ]*) (?P<url>.*) (?P<proto>- |[^ ]*)$")
-    verb = pc.struct_field(parts, "verb")
-    url = pc.struct_field(parts, "url")
-    proto = pc.struct_field(parts, "proto")
-    if parts.null_count:
-        # Fewer than two spaces (AWS's regex would not match): the first word
-        # is the verb, the rest the URL, and there is no protocol.
-        short = pc.extract_regex(request, r"^(?P<verb>[^ ]*)(?: (?P<url>.*))?$")
-        matched = pc.is_valid(parts)
-        verb = pc.if_else(matched, verb, pc.struct_field(short, "verb"))
-        url = pc.if_else(matched, url, pc.struct_field(short, "url"))
+    verb, rest = _split_once(request, " ", last=False)
+    url, proto = _split_once(rest, " ", last=True)
     return verb, url, proto
 
 
@@ -392,7 +398,7 @@ def _conn_trace_id(field: pa.Array, has_regex_shape: pa.Array) -> pa.Array:
         field = pc.if_else(pc.and_(pc.is_null(field), has_regex_shape), "", field)
     spaced = pc.match_substring(field, " ")
     if pc.any(spaced).as_py():
-        first_word = pc.struct_field(pc.extract_regex(field, r"^(?P<word>[^ ]*)"), "word")
+        first_word, _ = _split_once(field, " ", last=False)
         field = pc.if_else(spaced, pc.binary_join_element_wise('"', first_word, ""), field)
     return field
 

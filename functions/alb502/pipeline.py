@@ -7,8 +7,9 @@ files and S3 prefixes, the Lambda handler for each S3 notification.
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +22,12 @@ from alb502.classifier import TargetActivity, classify, is_502
 from alb502.errors import Deadline
 from alb502.measure import Measure, MinuteCounts
 from alb502.parser import parse_chunk
-from alb502.reader import parse_s3_uri, read_chunks
+from alb502.reader import Chunk, parse_s3_uri, read_chunks
 from alb502.writer import ObjectOutput
+
+#: Parse workers, and chunks prepared ahead of the one being written.
+_WORKERS = 2
+_AHEAD = 2
 
 
 @dataclass
@@ -69,27 +74,21 @@ def process_object(
     rejects: list[pa.Table] = []
     first_day: str | None = None
     try:
-        for chunk in read_chunks(source, client=s3_client):
+        for chunk, prepared in _prepare_ahead(read_chunks(source, client=s3_client)):
             if should_stop is not None and should_stop():
                 raise Deadline(f"{source}: stopped at line {chunk.first_line}, time ran out")
-            parsed = parse_chunk(chunk)
-            rows = parsed.rows
             report.lines += chunk.lines
             report.bytes += len(chunk.data)
-            report.rows += rows.num_rows
-            activity.add(rows)
-            measure.add_requests(rows)
-            if first_day is None and rows.num_rows:
-                first_day = rows.column("time")[0].as_py()[:10]
-            # 502s wait for the end of the object: the keep-alive rule needs
-            # to know whether their target answered later on.
-            mask = is_502(rows)
-            if pc.any(mask).as_py():
-                held_502.append(rows.filter(mask))
-                rows = rows.filter(pc.invert(mask))
-            output.add_rows(rows)
-            if parsed.rejects.num_rows:
-                rejects.append(parsed.rejects)
+            report.rows += prepared.entries
+            activity.merge(prepared.responses)
+            measure.add_counts(prepared.traffic)
+            if first_day is None and prepared.first_day is not None:
+                first_day = prepared.first_day
+            output.add_rows(prepared.rows)
+            if prepared.rows_502.num_rows:
+                held_502.append(prepared.rows_502)
+            if prepared.rejects.num_rows:
+                rejects.append(prepared.rejects)
         if held_502:
             tagged = classify(pa.concat_tables(held_502), activity)
             output.add_rows(tagged)
@@ -106,6 +105,65 @@ def process_object(
     report.minutes = measure.minutes()
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One chunk after the per-chunk work: parsed, split, and summed up."""
+
+    entries: int
+    #: Entries that are not 502s, ready to write.
+    rows: pa.Table
+    #: 502s: they wait for the end of the object, because the keep-alive
+    #: rule needs to know whether their target answered later on.
+    rows_502: pa.Table
+    rejects: pa.Table
+    responses: dict[str, tuple[str, str]]
+    traffic: pa.Table
+    first_day: str | None
+
+
+def _prepare(chunk: Chunk) -> _Prepared:
+    """Everything about one chunk that does not need the other chunks."""
+    parsed = parse_chunk(chunk)
+    rows = parsed.rows
+    mask = is_502(rows)
+    if pc.any(mask).as_py():
+        rows_502, rows = rows.filter(mask), rows.filter(pc.invert(mask))
+    else:
+        rows_502 = rows.schema.empty_table()
+    return _Prepared(
+        entries=parsed.rows.num_rows,
+        rows=rows,
+        rows_502=rows_502,
+        rejects=parsed.rejects,
+        responses=TargetActivity.responses(parsed.rows),
+        traffic=Measure.count_requests(parsed.rows),
+        first_day=parsed.rows.column("time")[0].as_py()[:10] if parsed.rows.num_rows else None,
+    )
+
+
+def _prepare_ahead(chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, _Prepared]]:
+    """Prepare chunks in worker threads while the caller writes earlier ones.
+
+    pyarrow's CSV reader, compute kernels and Parquet writer release the
+    GIL, so decompressing and writing (this thread) overlap with parsing
+    (``_WORKERS`` threads). At most ``_AHEAD`` chunks wait: memory stays flat.
+    """
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="alb502-parse") as pool:
+        pending: deque[tuple[Chunk, Future[_Prepared]]] = deque()
+        try:
+            for chunk in chunks:
+                pending.append((chunk, pool.submit(_prepare, chunk)))
+                if len(pending) > _AHEAD:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 def _rejects_day(interval_end: datetime | None, first_day: str | None) -> str:

@@ -8,6 +8,7 @@ decompressed with ISA-L (``isal``), about three times faster than zlib.
 
 from __future__ import annotations
 
+import io
 import os
 import zlib
 from collections.abc import Iterator
@@ -86,12 +87,21 @@ def open_object(source: str, *, client: Any = None) -> IO[bytes] | _Readable:
         raise InputError(f"{source}: cannot open ({error.strerror or error})") from error
 
 
-class _Prepended:
+class _Prepended(io.RawIOBase):
     """A stream with bytes already read put back in front (for the magic sniff)."""
 
     def __init__(self, head: bytes, stream: _Readable) -> None:
+        super().__init__()
         self._head = head
         self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
