@@ -1,0 +1,188 @@
+"""The AWS Lambda entry point: a thin adapter over ``alb502.pipeline``.
+
+Deployed path: S3 ObjectCreated -> SQS -> this function, with partial batch
+responses, so one bad object fails (and is retried, then dead-lettered)
+alone. Also accepted, because users wire buckets differently: a direct S3
+notification event, an EventBridge "Object Created" event, and S3
+notifications wrapped by SNS inside SQS. Each named object goes through
+``process_object`` into the lake named by ``ALB502_LAKE``; its counts go
+out as EMF metrics (``alb502.metrics``) and one structured log line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from alb502.errors import Deadline
+from alb502.layout import ObjectKind, object_kind
+from alb502.metrics import MetricsEmitter
+from alb502.pipeline import process_object
+
+logger = Logger(service="alb502")
+emitter = MetricsEmitter()
+# An all-failed batch is still a partial response: raising instead would make
+# the event source mapping retry every message of it, good ones included.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+#: Stop this long before Lambda's timeout: enough to abandon the object
+#: cleanly (nothing is written) and report the message as failed.
+DEFAULT_MARGIN_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One S3 object named by a notification, key URL-decoded."""
+
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def object_refs(payload: Mapping[str, Any]) -> list[ObjectRef]:
+    """The S3 objects one notification payload names; [] for ``s3:TestEvent``.
+
+    Raises ``ValueError`` for a payload that is none of the known shapes, so
+    its message fails visibly (and lands in the dead-letter queue) instead of
+    being acknowledged unread.
+    """
+    if payload.get("Event") == "s3:TestEvent":
+        return []
+    if payload.get("Type") == "Notification" and isinstance(payload.get("Message"), str):
+        return object_refs(json.loads(payload["Message"]))  # S3 -> SNS -> SQS
+    if payload.get("source") == "aws.s3" and "detail" in payload:
+        if payload.get("detail-type") != "Object Created":
+            return []
+        detail = payload["detail"]
+        return [ObjectRef(detail["bucket"]["name"], unquote_plus(detail["object"]["key"]))]
+    records = payload.get("Records")
+    if isinstance(records, list):
+        refs = []
+        for record in records:
+            if record.get("eventSource") != "aws:s3":
+                raise ValueError(f"not an S3 notification record: {record.get('eventSource')!r}")
+            if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+                continue
+            s3 = record["s3"]
+            # S3 URL-encodes keys in notifications ("+" for a space).
+            refs.append(ObjectRef(s3["bucket"]["name"], unquote_plus(s3["object"]["key"])))
+        return refs
+    raise ValueError(f"not an S3 notification: keys {sorted(payload)[:8]}")
+
+
+def lake() -> str:
+    value = os.environ.get("ALB502_LAKE", "").strip()
+    if not value:
+        raise RuntimeError("ALB502_LAKE is not set: an s3://bucket/prefix URI or a directory")
+    return value
+
+
+@lru_cache(maxsize=4)
+def _s3_client(endpoint: str | None, region: str | None) -> Any:
+    # Cached: connections are reused across warm invocations. Keyed on the
+    # endpoint so tests that move AWS_ENDPOINT_URL get a fresh client.
+    return boto3.session.Session().client("s3", endpoint_url=endpoint or None, region_name=region)
+
+
+def s3_client() -> Any:
+    return _s3_client(
+        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+    )
+
+
+def _deadline(context: LambdaContext | None) -> Callable[[], bool]:
+    if context is None:
+        return lambda: False
+    margin_ms = 1000 * float(
+        os.environ.get("ALB502_DEADLINE_MARGIN_SECONDS", DEFAULT_MARGIN_SECONDS)
+    )
+    return lambda: context.get_remaining_time_in_millis() < margin_ms
+
+
+def handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
+    """Process one object, or skip it if it is not an access log.
+
+    Raises on any failure (missing or corrupt object, time running out):
+    nothing has been written then, and the message is retried.
+    """
+    kind = object_kind(ref.key)
+    if kind is not ObjectKind.ACCESS_LOG:
+        logger.info(
+            "skipped: not an access log",
+            extra={"bucket": ref.bucket, "key": ref.key, "kind": kind.value},
+        )
+        emitter.object_skipped()
+        return
+    should_stop = _deadline(context)
+    if should_stop():
+        raise Deadline(f"{ref.uri}: not started, too little time left")
+    try:
+        report = process_object(ref.uri, lake(), s3_client=s3_client(), should_stop=should_stop)
+    except Deadline:
+        logger.warning("time ran out: nothing written, retried later", extra={"key": ref.key})
+        raise
+    logger.info(
+        "processed",
+        extra={
+            "bucket": ref.bucket,
+            "key": ref.key,
+            "lines": report.lines,
+            "rows": report.rows,
+            "rejects": report.rejects,
+            "causes": dict(report.causes),
+            "elb_502": sum(m.elb_502 for m in report.minutes),
+            "target_502": sum(m.target_502 for m in report.minutes),
+            "outputs": len(report.outputs),
+            "duration_s": round(report.seconds, 3),
+        },
+    )
+    emitter.object_processed(report)
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    """One SQS message: an S3 notification (possibly naming several objects)."""
+    for ref in object_refs(json.loads(record.body)):
+        handle_object(ref, lambda_context)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records")
+    if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
+        response: PartialItemFailureResponse = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+        return dict(response)
+    # Direct S3 or EventBridge invocation (asynchronous): raising makes
+    # Lambda retry the event and then send it to its failure destination.
+    refs = object_refs(event)
+    failed = []
+    for ref in refs:
+        try:
+            handle_object(ref, context)
+        except Exception:
+            logger.exception("object failed", extra={"key": ref.key})
+            failed.append(ref.key)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(refs)} objects failed: {failed[:5]}")
+    return {"objects": len(refs)}
