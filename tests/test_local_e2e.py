@@ -1,0 +1,229 @@
+"""End to end over HTTP: moto's server as S3 and SQS, S3 -> SQS notifications,
+the event-source-mapping runner, ``lambda_handler``, the lake in S3, EMF on stdout.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pyarrow.parquet as pq
+import pytest
+from alb502 import handler
+from alb502.local import (
+    ACCOUNT,
+    REGION,
+    LocalAws,
+    Pipeline,
+    QueueRunner,
+    create_pipeline,
+    download_prefix,
+    local_aws,
+)
+from alb502.metrics import parse_emf
+from alb502.traffic import generate_lines, object_key, write_object
+
+pytestmark = pytest.mark.slow
+
+LB = "app/shop-prod/50dc6c495c0c9188"
+# Recent enough for every minute to be inside CloudWatch's EMF window.
+START = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+BAD_LINES = ["this is not an ALB log line", 'https 2026-11-20T12:00:00.000000Z "truncated']
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[LocalAws]:
+    with local_aws() as running:
+        handler._s3_client.cache_clear()
+        yield running
+    handler._s3_client.cache_clear()
+
+
+@pytest.fixture
+def pipeline(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    suffix = uuid.uuid4().hex[:8]
+    made = create_pipeline(
+        aws, log_bucket=f"logs-{suffix}", lake_bucket=f"lake-{suffix}", queue=f"q-{suffix}"
+    )
+    monkeypatch.setenv("ALB502_LAKE", made.lake)
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
+    return made
+
+
+def make_object(
+    tmp: Path, seed: int, lines: int = 3000, prefix: str = ""
+) -> tuple[str, Path, list[str]]:
+    """A generated object (plus two broken lines) and its ALB key."""
+    start = START + timedelta(minutes=5 * seed)
+    text = list(generate_lines(load_balancer=LB, start=start, lines=lines, seed=seed))
+    text[100:100] = BAD_LINES
+    path = tmp / f"o{seed}.log.gz"
+    write_object(path, text)
+    key = prefix + object_key(
+        ACCOUNT, REGION, LB, start + timedelta(minutes=5), "10.0.7.7", f"s{seed}"
+    )
+    return key, path, text
+
+
+def receive_all(runner: QueueRunner, count: int) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for _ in range(20):
+        messages += runner.receive(wait_seconds=1)
+        if len(messages) >= count:
+            break
+    assert len(messages) == count
+    return messages
+
+
+def lake_snapshot(aws: LocalAws, pipeline: Pipeline) -> dict[str, bytes]:
+    s3 = aws.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=pipeline.lake_bucket).get("Contents", [])]
+    return {k: s3.get_object(Bucket=pipeline.lake_bucket, Key=k)["Body"].read() for k in keys}
+
+
+def count_rows(files: dict[str, bytes], table: str) -> int:
+    return sum(
+        pq.read_metadata(io.BytesIO(data)).num_rows
+        for key, data in files.items()
+        if key.startswith(f"{table}/")
+    )
+
+
+def test_mixed_batch_fails_only_the_missing_object(
+    aws: LocalAws, pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3, sqs = aws.client("s3"), aws.client("sqs")
+    key, path, text = make_object(tmp_path, seed=1)
+    s3.upload_file(str(path), pipeline.log_bucket, key)
+    s3.put_object(
+        Bucket=pipeline.log_bucket,
+        Key=key.replace(f"{ACCOUNT}_elasticloadbalancing", f"conn_log_{ACCOUNT}_elb"),
+        Body=gzip.compress(b"a connection log\n"),
+    )
+    missing_key = key.replace("_s1.", "_gone.")
+    notification = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": pipeline.log_bucket},
+                    "object": {"key": quote_plus(missing_key)},
+                },
+            }
+        ]
+    }
+    missing_id = sqs.send_message(
+        QueueUrl=pipeline.queue_url, MessageBody=json.dumps(notification)
+    )["MessageId"]
+    runner = QueueRunner(aws, pipeline)
+    messages = receive_all(runner, 4)  # test event, log object, connection log, missing
+    assert sum('"s3:TestEvent"' in m["Body"] for m in messages) == 1
+    capsys.readouterr()
+
+    outcome = runner.invoke(messages)
+
+    assert outcome.failed == [missing_id]
+    emf = parse_emf(capsys.readouterr().out.splitlines())
+    # The succeeded messages are gone; the failed one comes back later.
+    attrs = sqs.get_queue_attributes(QueueUrl=pipeline.queue_url, AttributeNames=["All"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+    # Every line is in exactly one table.
+    lake = lake_snapshot(aws, pipeline)
+    rejects = count_rows(lake, "alb_log_rejects")
+    assert rejects == len(BAD_LINES)
+    assert count_rows(lake, "alb_logs") == len(text) - rejects
+
+    # EMF: the contracted shape, and the 502s of the input by cause.
+    assert {p.namespace for p in emf} == {"ALB502"}
+    assert {(p.metric, tuple(k for k, _ in p.dimensions)) for p in emf} == {
+        ("Requests", ("LoadBalancer",)),
+        ("ELB502", ("LoadBalancer",)),
+        ("Target502", ("LoadBalancer",)),
+        ("Errors502", ("LoadBalancer", "Cause")),
+        ("LinesParsed", ()),
+        ("LinesRejected", ()),
+        ("ObjectsProcessed", ()),
+        ("ProcessingLag", ()),
+        ("ObjectsSkipped", ()),
+    }
+    statuses = Counter(line.split(" ")[8] for line in text if line not in BAD_LINES)
+    targets = sum(1 for line in text if line.split(" ")[8:10] == ["502", "502"])
+    by_cause = Counter[str]()
+    for p in emf:
+        if p.metric == "Errors502":
+            by_cause[dict(p.dimensions)["Cause"]] += int(p.value)
+    assert sum(by_cause.values()) == statuses["502"] > 15
+    assert len(by_cause) >= 12
+    totals = Counter[str]()
+    for p in emf:
+        totals[p.metric] += int(p.value)
+    assert totals["Requests"] == len(text) - rejects
+    assert totals["Target502"] == targets
+    assert totals["ELB502"] == statuses["502"] - targets
+    assert totals["LinesParsed"] == len(text) - rejects
+    assert totals["LinesRejected"] == rejects
+    assert (totals["ObjectsProcessed"], totals["ObjectsSkipped"]) == (1, 1)
+    assert all(p.timestamp.second == 0 for p in emf if p.dimensions)
+
+
+def test_the_same_message_twice_leaves_the_lake_unchanged(
+    aws: LocalAws, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    s3, sqs = aws.client("s3"), aws.client("sqs")
+    key, path, _ = make_object(tmp_path, seed=2)
+    s3.upload_file(str(path), pipeline.log_bucket, key)
+    runner = QueueRunner(aws, pipeline)
+    messages = receive_all(runner, 2)
+    assert runner.invoke(messages).failed == []
+    first = lake_snapshot(aws, pipeline)
+    assert first
+
+    (body,) = [m["Body"] for m in messages if "s3:TestEvent" not in m["Body"]]
+    sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=body)
+    assert runner.drain().failed == []
+
+    again = lake_snapshot(aws, pipeline)
+    assert again.keys() == first.keys()
+    for name, data in again.items():
+        if data != first[name]:  # same content is enough if bytes differ
+            assert pq.read_table(io.BytesIO(data)).equals(pq.read_table(io.BytesIO(first[name])))
+
+
+def test_a_key_with_a_space_is_found(aws: LocalAws, pipeline: Pipeline, tmp_path: Path) -> None:
+    s3 = aws.client("s3")
+    key, path, text = make_object(tmp_path, seed=3, lines=500, prefix="prod logs/")
+    s3.upload_file(str(path), pipeline.log_bucket, key)
+    runner = QueueRunner(aws, pipeline)
+    messages = receive_all(runner, 2)
+    assert any("prod+logs" in m["Body"] for m in messages)  # S3 encodes the space
+    assert runner.invoke(messages).failed == []
+    lake = lake_snapshot(aws, pipeline)
+    assert count_rows(lake, "alb_logs") == len(text) - len(BAD_LINES)
+
+
+def test_lake_syncs_down_with_the_cli_layout(
+    aws: LocalAws, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    s3 = aws.client("s3")
+    for seed in (4, 5):
+        key, path, _ = make_object(tmp_path, seed=seed, lines=400)
+        s3.upload_file(str(path), pipeline.log_bucket, key)
+    assert QueueRunner(aws, pipeline).drain().failed == []
+    files = download_prefix(aws, pipeline.lake_bucket, "", tmp_path / "lake")
+    names = sorted(str(f.relative_to(tmp_path / "lake")) for f in files)
+    assert len([n for n in names if n.startswith("alb_logs/day=")]) == 2
+    assert all(n.endswith(".parquet") for n in names)
+    assert os.environ["AWS_ENDPOINT_URL"] == aws.endpoint
