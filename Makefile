@@ -42,7 +42,16 @@ bench: setup
 	$(BIN)/python benchmarks/bench_process.py
 
 synth: setup
-	$(BIN)/python -m infra.synth
+	CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk synth --no-notices --no-version-reporting --quiet
+
+# Infrastructure helpers (the CDK app in infra/).
+.PHONY: bundle cdk-diff
+# Build the Lambda bundle without Docker and print its unzipped size.
+bundle: setup
+	$(BIN)/python -m infra.bundling build/lambda-bundle
+# What `cdk deploy` would change in the account the AWS credentials point at.
+cdk-diff: setup
+	CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk diff --no-notices --no-version-reporting
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out lake .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""CDK entry point (``cdk.json`` runs ``python -m infra.app``).
+
+The stack is environment-agnostic: nothing is looked up in an account at
+synth time, so ``make synth`` works offline and the template deploys to any
+account and region ``cdk deploy`` is pointed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import settings_from_context
+from infra.nag import acknowledge_findings
+from infra.stack import Alb502Stack
+
+STACK_NAME = "Alb502"
+
+
+def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
+    """The app with its one stack and the cdk-nag AwsSolutions checks attached.
+
+    Any unacknowledged finding fails synthesis.
+    """
+    app = App(context=dict(context or {}), outdir=outdir)
+    stack = Alb502Stack(
+        app,
+        STACK_NAME,
+        settings=settings_from_context(app.node),
+        description="alb502: explain every 502 of your Application Load Balancers",
+    )
+    acknowledge_findings(stack)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+def main() -> None:
+    build_app().synth()
+
+
+if __name__ == "__main__":
+    main()

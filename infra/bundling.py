@@ -1,0 +1,249 @@
+"""Build the Lambda bundle locally, without Docker.
+
+pip installs the pinned runtime dependencies for the Lambda platform
+(manylinux aarch64, CPython 3.13) into a cache directory keyed by the
+requirements file, the bundle is trimmed of what never runs, and the
+``alb502`` package is copied beside them. CDK calls ``LocalBundler`` before
+it would try Docker; it always succeeds or raises, so Docker is never used.
+
+``python -m infra.bundling [OUT]`` builds the bundle and prints its size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, BundlingOutput, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = REPO_ROOT / "functions" / "alb502"
+RUNTIME_REQUIREMENTS = REPO_ROOT / "requirements" / "runtime.in"
+#: Installed dependency trees, one per requirements hash (gitignored).
+CACHE_ROOT = REPO_ROOT / "build" / "lambda-deps"
+
+#: Bump when the install or trim steps change, so cached trees are rebuilt.
+BUNDLER_VERSION = "1"
+
+#: pyarrow 21+ publishes only manylinux_2_28 aarch64 wheels; without that
+#: tag pip silently settles on pyarrow 20. Lambda's python3.13 runtime
+#: (Amazon Linux 2023, glibc 2.34) runs both tags.
+PIP_TARGET_ARGS: tuple[str, ...] = (
+    "--platform",
+    "manylinux_2_28_aarch64",
+    "--platform",
+    "manylinux2014_aarch64",
+    "--only-binary=:all:",
+    "--python-version",
+    "3.13",
+    "--implementation",
+    "cp",
+)
+
+#: Lambda's own limit is 250 MB unzipped; stay well under it.
+MAX_UNZIPPED_BYTES = 200 * 1000 * 1000
+MIN_PYARROW_MAJOR = 21
+
+# Never imported at run time: test suites, C++ headers and sources, Cython
+# sources, console scripts, byte code compiled for the build interpreter.
+_TRIM_DIRS = ("pyarrow/tests", "pyarrow/include", "pyarrow/src", "bin")
+_TRIM_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".cc", ".cpp")
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    """What one built bundle holds."""
+
+    path: Path
+    unzipped_bytes: int
+    pyarrow_version: str
+
+    def summary(self) -> str:
+        return (
+            f"lambda bundle {self.path}: {self.unzipped_bytes / 1e6:.1f} MB unzipped "
+            f"(limit 250 MB), pyarrow {self.pyarrow_version}"
+        )
+
+
+def _digest(paths: list[Path], base: Path) -> hashlib._Hash:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.relative_to(base).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest
+
+
+def dependencies_key() -> str:
+    """Hash of what decides the installed dependencies."""
+    digest = _digest([RUNTIME_REQUIREMENTS], REPO_ROOT)
+    digest.update(BUNDLER_VERSION.encode())
+    digest.update(" ".join(PIP_TARGET_ARGS).encode())
+    return digest.hexdigest()[:16]
+
+
+def _package_files() -> list[Path]:
+    return [
+        p
+        for p in PACKAGE_DIR.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc",)
+    ]
+
+
+def bundle_key() -> str:
+    """Hash of the whole bundle: dependencies plus the package sources.
+
+    Used as the CDK asset hash, so the function is updated exactly when
+    either changes.
+    """
+    digest = _digest(_package_files(), REPO_ROOT)
+    digest.update(dependencies_key().encode())
+    return digest.hexdigest()
+
+
+def _trim(root: Path) -> None:
+    for rel in _TRIM_DIRS:
+        shutil.rmtree(root / rel, ignore_errors=True)
+    for path in list(root.rglob("*")):
+        if path.is_dir() and path.name == "__pycache__":
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.suffix in _TRIM_SUFFIXES:
+            path.unlink()
+
+
+def ensure_dependencies() -> Path:
+    """The installed, trimmed dependency tree for the current requirements.
+
+    Built once per requirements hash; later calls return the cached tree.
+    """
+    target = CACHE_ROOT / dependencies_key()
+    if (target / ".complete").exists():
+        return target
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=CACHE_ROOT))
+    try:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--target",
+            str(staging),
+            *PIP_TARGET_ARGS,
+            "-r",
+            str(RUNTIME_REQUIREMENTS),
+        ]
+        print("bundling: " + " ".join(command[1:]), file=sys.stderr)
+        subprocess.run(command, check=True, cwd=REPO_ROOT)
+        _trim(staging)
+        version = pyarrow_version(staging)
+        if int(version.split(".")[0]) < MIN_PYARROW_MAJOR:
+            raise RuntimeError(
+                f"pip resolved pyarrow {version} for the Lambda platform; "
+                f"alb502 needs >= {MIN_PYARROW_MAJOR} (check the manylinux_2_28 tag)"
+            )
+        (staging / ".complete").write_text(version + "\n")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def pyarrow_version(root: Path) -> str:
+    """pyarrow's version in an installed tree, from its dist-info."""
+    found = sorted(root.glob("pyarrow-*.dist-info"))
+    if not found:
+        raise RuntimeError(f"no pyarrow in {root}")
+    for line in (found[-1] / "METADATA").read_text().splitlines():
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+    raise RuntimeError(f"no Version in {found[-1]}/METADATA")
+
+
+def _link_or_copy(src: str, dst: str) -> object:
+    # Hard links make a repeated synth cost nothing; across file systems
+    # (or where links are refused) fall back to a copy.
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
+def directory_size(root: Path) -> int:
+    """Bytes of all regular files under ``root``: Lambda's unzipped size."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def build_bundle(out_dir: Path) -> BundleReport:
+    """Fill ``out_dir`` (empty or absent) with the complete Lambda bundle."""
+    deps = ensure_dependencies()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(
+        deps,
+        out_dir,
+        dirs_exist_ok=True,
+        copy_function=_link_or_copy,
+        ignore=shutil.ignore_patterns(".complete"),
+    )
+    shutil.copytree(
+        PACKAGE_DIR,
+        out_dir / PACKAGE_DIR.name,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    report = BundleReport(out_dir, directory_size(out_dir), pyarrow_version(out_dir))
+    if report.unzipped_bytes > MAX_UNZIPPED_BYTES:
+        raise RuntimeError(report.summary() + f": over {MAX_UNZIPPED_BYTES / 1e6:.0f} MB")
+    print(report.summary(), file=sys.stderr)
+    return report
+
+
+@jsii.implements(ILocalBundling)
+class LocalBundler:
+    """CDK's local bundling hook: builds the bundle, never defers to Docker."""
+
+    # jsii hands the BundlingOptions struct over as one positional argument.
+    def try_bundle(self, output_dir: str, _options: Any = None, **_kwargs: Any) -> bool:
+        build_bundle(Path(output_dir))
+        return True
+
+
+def lambda_code() -> lambda_.Code:
+    """The function's code asset, bundled locally and hashed by its inputs."""
+    return lambda_.Code.from_asset(
+        str(PACKAGE_DIR),
+        asset_hash=bundle_key(),
+        asset_hash_type=AssetHashType.CUSTOM,
+        bundling=BundlingOptions(
+            # Required by the API, never pulled: LocalBundler always succeeds.
+            image=DockerImage.from_registry("unused"),
+            local=LocalBundler(),
+            output_type=BundlingOutput.NOT_ARCHIVED,
+        ),
+    )
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0]) if argv else REPO_ROOT / "build" / "lambda-bundle"
+    shutil.rmtree(out, ignore_errors=True)
+    build_bundle(out)  # prints its summary
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

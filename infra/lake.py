@@ -1,0 +1,182 @@
+"""The lake: Parquet bucket, Glue tables over it, Athena workgroup and queries.
+
+The tables are never crawled or repaired: ``day`` is resolved by partition
+projection, so a file the function writes is queryable the moment it lands.
+"""
+
+from __future__ import annotations
+
+from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.buckets import private_bucket
+from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS
+from infra.saved_queries import load_saved_queries
+
+#: First day partition projection offers; ALB access logs began in 2016.
+PROJECTION_START = "2015-01-01"
+ATHENA_ENGINE = "Athena engine version 3"
+_PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+_PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+_PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+
+
+class Lake(Construct):
+    """Lake bucket, Glue database and tables, Athena workgroup and saved queries."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        database_name: str,
+        workgroup_name: str,
+        bytes_scanned_cutoff: int,
+        results_expiration_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = private_bucket(self, "Bucket")
+        self.results_bucket = private_bucket(
+            self,
+            "AthenaResults",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(results_expiration_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
+        #: What the function's ALB502_LAKE points at (no trailing slash).
+        self.uri = f"s3://{self.bucket.bucket_name}"
+
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=database_name,
+                description="alb502: ALB access logs with every 502 tagged by cause.",
+            ),
+        )
+        self.database_name = database_name
+        self.logs_table = self._table(
+            "LogsTable",
+            ALB_LOGS_TABLE,
+            ALB_LOGS_COLUMNS,
+            "ALB access log entries, one row per line; 502s tagged with "
+            "error_source, error_reason and cause.",
+        )
+        self.rejects_table = self._table(
+            "RejectsTable",
+            REJECTS_TABLE,
+            REJECTS_COLUMNS,
+            "Log lines alb502 could not parse, verbatim, with the reason.",
+        )
+
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "WorkGroup",
+            name=workgroup_name,
+            description="alb502: queries over the ALB access-log lake.",
+            state="ENABLED",
+            # Lets `cdk destroy` remove the workgroup with its saved queries.
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=bytes_scanned_cutoff,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version=ATHENA_ENGINE
+                ),
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{self.results_bucket.bucket_name}/",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_S3"
+                    ),
+                    expected_bucket_owner=Aws.ACCOUNT_ID,
+                ),
+            ),
+        )
+
+        self.saved_queries: list[athena.CfnNamedQuery] = []
+        for query in load_saved_queries():
+            named = athena.CfnNamedQuery(
+                self,
+                f"Query-{query.name}",
+                name=f"alb502: {query.name.replace('_', ' ')}",
+                description=query.description,
+                database=database_name,
+                query_string=query.sql,
+                work_group=self.workgroup.ref,
+            )
+            named.node.add_dependency(self.database)
+            self.saved_queries.append(named)
+
+    def _table(
+        self, construct_id: str, name: str, columns: list[dict[str, str]], description: str
+    ) -> glue.CfnTable:
+        root = f"s3://{self.bucket.bucket_name}/{name}/"
+        table = glue.CfnTable(
+            self,
+            construct_id,
+            catalog_id=Aws.ACCOUNT_ID,
+            database_name=self.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=name,
+                description=description,
+                table_type="EXTERNAL_TABLE",
+                parameters={
+                    "classification": "parquet",
+                    "EXTERNAL": "TRUE",
+                    "projection.enabled": "true",
+                    f"projection.{PARTITION_COLUMN}.type": "date",
+                    f"projection.{PARTITION_COLUMN}.format": "yyyy-MM-dd",
+                    f"projection.{PARTITION_COLUMN}.range": f"{PROJECTION_START},NOW",
+                    f"projection.{PARTITION_COLUMN}.interval": "1",
+                    f"projection.{PARTITION_COLUMN}.interval.unit": "DAYS",
+                    "storage.location.template": (
+                        f"{root}{PARTITION_COLUMN}=${{{PARTITION_COLUMN}}}/"
+                    ),
+                },
+                partition_keys=[
+                    glue.CfnTable.ColumnProperty(
+                        name=PARTITION_COLUMN,
+                        type="string",
+                        comment="UTC day of the entry's time, YYYY-MM-DD",
+                    )
+                ],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=[
+                        glue.CfnTable.ColumnProperty(name=c["name"], type=c["type"])
+                        for c in columns
+                    ],
+                    location=root,
+                    input_format=_PARQUET_INPUT,
+                    output_format=_PARQUET_OUTPUT,
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library=_PARQUET_SERDE,
+                        parameters={"serialization.format": "1"},
+                    ),
+                ),
+            ),
+        )
+        table.node.add_dependency(self.database)
+        return table
+
+    def grant_write(self, grantee: iam.IGrantable) -> None:
+        """Let ``grantee`` write (only) the two tables' files."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteLakePartitions",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[
+                    self.bucket.arn_for_objects(f"{ALB_LOGS_TABLE}/*"),
+                    self.bucket.arn_for_objects(f"{REJECTS_TABLE}/*"),
+                ],
+            )
+        )

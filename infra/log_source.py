@@ -1,0 +1,76 @@
+"""Where the access logs arrive: an existing bucket, or one this stack makes.
+
+An existing bucket (context ``logBucketName``) is subscribed through CDK's
+notification custom resource, which adds this app's queue configuration and
+keeps every other consumer's. A new bucket gets what ALB log delivery
+requires: SSE-S3, the log-delivery service principal allowed to write under
+``<prefix>AWSLogs/<account>/``, and a lifecycle rule.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.buckets import private_bucket
+from infra.config import Settings
+
+#: ALB's log-delivery service principal (all current regions accept it).
+ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
+#: Access logs are gzip text; everything else under AWSLogs/ is skipped anyway.
+ACCESS_LOG_SUFFIX = ".log.gz"
+
+
+class LogSource(Construct):
+    """The log bucket and its subscription to new access-log objects."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+        super().__init__(scope, construct_id)
+        self.prefix = settings.access_log_prefix
+        self.created = not settings.log_bucket_name
+        self.bucket: s3.IBucket
+        if self.created:
+            bucket = private_bucket(
+                self,
+                "Bucket",
+                lifecycle_rules=[
+                    s3.LifecycleRule(
+                        expiration=Duration.days(settings.log_expiration_days),
+                        abort_incomplete_multipart_upload_after=Duration.days(1),
+                    )
+                ],
+            )
+            bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowElbLogDelivery",
+                    principals=[iam.ServicePrincipal(ELB_LOG_DELIVERY)],
+                    actions=["s3:PutObject"],
+                    resources=[bucket.arn_for_objects(f"{self.prefix}{Aws.ACCOUNT_ID}/*")],
+                )
+            )
+            self.bucket = bucket
+        else:
+            self.bucket = s3.Bucket.from_bucket_name(self, "Bucket", settings.log_bucket_name)
+
+    def notify(self, queue: sqs.IQueue) -> None:
+        """Send every new access-log object (any ObjectCreated event) to ``queue``."""
+        # ALB uses PutObject, multipart upload and POST: subscribe to all.
+        self.bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(queue),
+            s3.NotificationKeyFilter(prefix=self.prefix, suffix=ACCESS_LOG_SUFFIX),
+        )
+
+    def grant_read_logs(self, grantee: iam.IGrantable) -> None:
+        """Let ``grantee`` read the access-log objects and nothing else."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadAccessLogs",
+                actions=["s3:GetObject"],
+                resources=[self.bucket.arn_for_objects(f"{self.prefix}*")],
+            )
+        )
