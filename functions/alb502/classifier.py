@@ -1,7 +1,7 @@
 """Classify stage: tag every 502 with error_source, error_reason and cause.
 
-The rules are ``causes.md``'s, first match wins; ``RULES`` and
-``CODE_FAMILIES`` read like its two tables. Entries that are not 502s keep
+The rules are ``causes.md``'s, first match wins: ``RULES`` reads like its
+rule table (the code families of rule 2 are in ``causes``). Entries that are not 502s keep
 null tags. The keep-alive rule needs the whole object (did the target
 answer before and after?), so ``TargetActivity`` is accumulated over every
 chunk first and the 502s are classified at the end of the object.
@@ -9,97 +9,21 @@ chunk first and the 502s are classified at the end of the object.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# -- the closed set of causes (causes.md) --------------------------------------
-
-TARGET_APP_ERROR = "target_app_error"
-TARGET_UNREACHABLE = "target_unreachable"
-TARGET_CLOSED_KEEPALIVE = "target_closed_keepalive"
-TARGET_CONNECTION_CLOSED = "target_connection_closed"
-FIXED_RESPONSE = "fixed_response"
-LAMBDA_RESPONSE_TOO_LARGE = "lambda_response_too_large"
-LAMBDA_THROTTLED = "lambda_throttled"
-LAMBDA_FUNCTION_ERROR = "lambda_function_error"
-LAMBDA_CONFIG_ERROR = "lambda_config_error"
-LAMBDA_SERVICE_ERROR = "lambda_service_error"
-LAMBDA_REQUEST_REJECTED = "lambda_request_rejected"
-WAF_ERROR = "waf_error"
-AUTH_ERROR = "auth_error"
-ROUTING_ERROR = "routing_error"
-UNKNOWN = "unknown"
-
-CAUSES: tuple[str, ...] = (
+from alb502.causes import (
+    FIXED_RESPONSE,
     TARGET_APP_ERROR,
-    TARGET_UNREACHABLE,
     TARGET_CLOSED_KEEPALIVE,
     TARGET_CONNECTION_CLOSED,
-    FIXED_RESPONSE,
-    LAMBDA_RESPONSE_TOO_LARGE,
-    LAMBDA_THROTTLED,
-    LAMBDA_FUNCTION_ERROR,
-    LAMBDA_CONFIG_ERROR,
-    LAMBDA_SERVICE_ERROR,
-    LAMBDA_REQUEST_REJECTED,
-    WAF_ERROR,
-    AUTH_ERROR,
-    ROUTING_ERROR,
+    TARGET_UNREACHABLE,
     UNKNOWN,
+    cause_of_code,
 )
-
-#: Rule 2: the load balancer's own error_reason codes, by family. Patterns
-#: are shell-style (``WAF*``); the first family that matches wins.
-CODE_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (LAMBDA_RESPONSE_TOO_LARGE, ("LambdaResponseTooLarge",)),
-    (LAMBDA_THROTTLED, ("LambdaThrottling", "LambdaEC2ThrottledException")),
-    (LAMBDA_FUNCTION_ERROR, ("LambdaUnhandled", "LambdaInvalidResponse")),
-    (
-        LAMBDA_CONFIG_ERROR,
-        (
-            "LambdaAccessDenied",
-            "LambdaResourceNotFound",
-            "LambdaInvalidRuntimeException",
-            "LambdaInvalidSecurityGroupIDException",
-            "LambdaInvalidSubnetIDException",
-            "LambdaInvalidZipFileException",
-            "LambdaKMS*",
-            "LambdaENILimitReachedException",
-            "LambdaSubnetIPAddressLimitReachedException",
-            "LambdaEC2AccessDeniedException",
-            "LambdaEC2UnexpectedException",
-        ),
-    ),
-    (
-        LAMBDA_SERVICE_ERROR,
-        (
-            "LambdaConnectionError",
-            "LambdaConnectionTimeout",
-            "LambdaServiceException",
-            "LambdaUnhandledException",
-        ),
-    ),
-    (
-        LAMBDA_REQUEST_REJECTED,
-        ("LambdaBadRequest", "LambdaRequestTooLarge", "LambdaWebsocketNotSupported"),
-    ),
-    (WAF_ERROR, ("WAF*",)),
-    (AUTH_ERROR, ("Auth*", "JWT*", "JWKS*")),
-    (ROUTING_ERROR, ("AWSALBTGCookieInvalid", "WeightedTargetGroupsUnhandledException")),
-)
-
-
-def cause_of_code(code: str) -> str:
-    """Rule 2's family table: the cause for a logged error_reason code."""
-    for cause, patterns in CODE_FAMILIES:
-        if any(fnmatch.fnmatchcase(code, pattern) for pattern in patterns):
-            return cause
-    return UNKNOWN
-
 
 # -- evidence over the whole object --------------------------------------------
 

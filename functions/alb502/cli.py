@@ -1,0 +1,253 @@
+"""The ``alb502`` command line: a thin adapter over the library.
+
+alb502 process [--out DIR] INPUT...   parse, tag and write the lake
+alb502 report DIR                     the 502 report over a lake
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from alb502 import __version__
+from alb502.errors import Alb502Error, InputError
+from alb502.layout import ObjectKind, object_kind
+from alb502.pipeline import ObjectReport, process_object
+from alb502.reader import parse_s3_uri, s3_client
+
+_LOG_SUFFIXES = (".log.gz", ".log")
+
+PROCESS_EXAMPLES = """\
+examples:
+  alb502 process AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/20/
+  alb502 process --out /tmp/lake one.log.gz other.log
+  alb502 process --out s3://my-lake/alb502 s3://my-alb-logs/AWSLogs/123456789012/
+
+INPUT is a .log.gz or .log file, a directory (walked for .log.gz and .log
+files), or an s3:// URI of an object or a prefix (the endpoint comes from
+AWS_ENDPOINT_URL when set). Connection logs, health check logs and
+ELBAccessLogTestFile are skipped. Each input's output replaces what an
+earlier run wrote for it. Exit status: 0 when every input was processed,
+1 when some could not be (one line each on stderr), 2 on a usage error.
+"""
+
+REPORT_EXAMPLES = """\
+examples:
+  alb502 report lake
+  alb502 report --top 20 /tmp/lake
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``alb502`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except Alb502Error as error:
+        print(f"alb502: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("alb502: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alb502",
+        description="Explain every 502 of an AWS Application Load Balancer from its access logs.",
+    )
+    parser.add_argument("--version", action="version", version=f"alb502 {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    process = commands.add_parser(
+        "process",
+        help="parse ALB access logs, tag every 502, write the Parquet lake",
+        description="Parse ALB access logs, tag every 502 with its cause, and write "
+        "alb_logs/ and alb_log_rejects/ Parquet partitions under --out.",
+        epilog=PROCESS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    process.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory or s3:// URI")
+    process.add_argument(
+        "--out", default="lake", metavar="DIR", help="lake directory or s3:// URI (default: ./lake)"
+    )
+    process.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    process.set_defaults(run=_process)
+
+    report = commands.add_parser(
+        "report",
+        help="the 502 report over a lake: causes, worst targets, timeline, remedies",
+        description="Print the 502 report over a local lake written by 'alb502 process'.",
+        epilog=REPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("lake", metavar="DIR", help="lake directory")
+    report.add_argument(
+        "--top", type=int, default=10, metavar="N", help="targets to list (default 10)"
+    )
+    report.set_defaults(run=_report)
+    return parser
+
+
+# -- process ---------------------------------------------------------------------
+
+
+def _process(args: argparse.Namespace) -> int:
+    progress = _Progress(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
+    totals = _Totals()
+    failed = 0
+    client: Any = None
+    started = time.perf_counter()
+    for item in _expand(args.inputs):
+        if isinstance(item, InputError):
+            print(f"alb502: error: {item}", file=sys.stderr)
+            failed += 1
+            continue
+        source, kind = item
+        if kind is not ObjectKind.ACCESS_LOG and kind is not ObjectKind.OTHER:
+            totals.skipped[kind.value] += 1
+            continue
+        if client is None and (source.startswith("s3://") or args.out.startswith("s3://")):
+            client = s3_client()
+        progress.start(source)
+        try:
+            report = process_object(source, args.out, s3_client=client)
+        except InputError as error:
+            progress.clear()
+            print(f"alb502: error: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        totals.add(report)
+        progress.done(report)
+    progress.clear()
+    if not args.quiet:
+        print(totals.render(args.out, time.perf_counter() - started))
+    return 1 if failed else 0
+
+
+def _expand(inputs: Sequence[str]) -> Iterator[tuple[str, ObjectKind] | InputError]:
+    """Every object the inputs name, with what kind of object it is."""
+    for given in inputs:
+        if given.startswith("s3://"):
+            try:
+                yield from _s3_objects(given)
+            except InputError as error:
+                yield error
+            continue
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.name.endswith(_LOG_SUFFIXES)
+            )
+            for file in found:
+                yield str(file), object_kind(file.name)
+        elif path.exists():
+            yield given, object_kind(path.name)
+        else:
+            yield InputError(f"{given}: no such file or directory")
+
+
+def _s3_objects(uri: str) -> Iterator[tuple[str, ObjectKind]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    location = parse_s3_uri(uri)
+    client = s3_client()
+    try:
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=location.bucket, Prefix=location.key
+        )
+        keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+    except (ClientError, BotoCoreError) as error:
+        raise InputError(f"{uri}: cannot list ({error})") from error
+    exact = [k for k in keys if k == location.key]
+    if exact:
+        yield uri, object_kind(location.key)
+        return
+    if not keys:
+        raise InputError(f"{uri}: no objects there")
+    for key in keys:
+        if key.endswith(_LOG_SUFFIXES) or object_kind(key) is not ObjectKind.OTHER:
+            yield f"s3://{location.bucket}/{key}", object_kind(key)
+
+
+class _Totals:
+    def __init__(self) -> None:
+        self.objects = self.lines = self.rows = self.rejects = self.bytes = 0
+        self.causes: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+
+    def add(self, report: ObjectReport) -> None:
+        self.objects += 1
+        self.lines += report.lines
+        self.rows += report.rows
+        self.rejects += report.rejects
+        self.bytes += report.bytes
+        self.causes.update(report.causes)
+
+    def render(self, out: str, seconds: float) -> str:
+        rate = self.lines / seconds if seconds > 0 else 0.0
+        lines = [
+            f"objects: {self.objects:,}  lines: {self.lines:,}  rows: {self.rows:,}  "
+            f"rejects: {self.rejects:,}  ({seconds:.1f} s, {rate:,.0f} lines/s)",
+        ]
+        if self.skipped:
+            skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped.items()))
+            lines.append(f"skipped (not access logs): {skipped}")
+        total = sum(self.causes.values())
+        lines.append(f"502s: {total:,}")
+        for cause, count in self.causes.most_common():
+            lines.append(f"  {count:>8,}  {cause}")
+        lines.append(f"lake: {out}   next: alb502 report {out}")
+        return "\n".join(lines)
+
+
+class _Progress:
+    """One updating line on a terminal; nothing when stderr is not one."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.count = 0
+
+    def start(self, source: str) -> None:
+        if self.enabled:
+            self.count += 1
+            name = os.path.basename(source)
+            self.stream.write(f"\r\x1b[K[{self.count}] {name} ...")
+            self.stream.flush()
+
+    def done(self, report: ObjectReport) -> None:
+        if self.enabled:
+            name = os.path.basename(report.source)
+            rate = report.lines / report.seconds if report.seconds else 0.0
+            self.stream.write(
+                f"\r\x1b[K[{self.count}] {name}: {report.lines:,} lines ({rate:,.0f}/s)"
+            )
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+# -- report ----------------------------------------------------------------------
+
+
+def _report(args: argparse.Namespace) -> int:
+    from alb502.report import render
+
+    print(render(args.lake, top=args.top))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
