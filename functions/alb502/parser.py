@@ -86,9 +86,14 @@ def parse_chunk(chunk: Chunk) -> ParsedChunk:
 def _tokenize_fast(chunk: Chunk) -> tuple[_Tokens | None, list[tuple[int, str]]]:
     """CSV-read the chunk; return its tokens and the lines left for the slow path."""
     data = chunk.data
+    if chunk.lines == 0:
+        return None, []
     # A lone CR is a line end to the CSV reader but not to us: line numbers
-    # would drift. Rare (hostile input), so the whole chunk goes slow.
+    # would drift. Bytes that are not UTF-8 make the CSV reader fail the
+    # chunk. Both are rare (hostile input), so such a chunk goes slow.
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None, _all_lines(chunk)
+    if not _is_utf8(data):
         return None, _all_lines(chunk)
     width = _likely_width(data)
     read = _read_csv(data, width)
@@ -117,6 +122,17 @@ def _tokenize_fast(chunk: Chunk) -> tuple[_Tokens | None, list[tuple[int, str]]]
             parts.append(regrouped)
     tokens = parts[0] if len(parts) == 1 else _concat(parts)
     return tokens, leftovers
+
+
+def _is_utf8(data: bytes) -> bool:
+    # ALB escapes every non-ASCII byte (\xHH), so the cheap check nearly always decides.
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _likely_width(data: bytes) -> int:

@@ -23,6 +23,13 @@ from alb502.errors import InputError
 #: run at full speed, small enough that memory does not grow with the object.
 CHUNK_SIZE = 8 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
+#: What a truncated or corrupt gzip stream raises while being read.
+_GZIP_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    OSError,
+    zlib.error,
+    cast(type[BaseException], isal_zlib.error),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +129,8 @@ def decompressed(raw: _Readable, source: str) -> _Readable:
     if not head:
         return _Prepended(b"", raw)
     if head == _GZIP_MAGIC:
-        return cast(_Readable, igzip.IGzipFile(fileobj=cast(IO[bytes], _Prepended(head, raw))))
+        stream = io.BufferedReader(_Prepended(head, raw))
+        return cast(_Readable, igzip.IGzipFile(fileobj=stream))  # type: ignore[no-untyped-call]
     if source.endswith(".gz"):
         raise InputError(f"{source}: not gzip (the name ends in .gz but the data is not gzip)")
     return _Prepended(head, raw)
@@ -170,7 +178,7 @@ def read_chunks(
 def _read(stream: _Readable, source: str, size: int) -> bytes:
     try:
         return stream.read(size)
-    except (EOFError, OSError, zlib.error, isal_zlib.error) as error:
+    except _GZIP_ERRORS as error:
         detail = str(error) or type(error).__name__
         raise InputError(f"{source}: corrupt gzip data ({detail})") from error
 

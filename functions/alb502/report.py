@@ -58,8 +58,8 @@ def read(lake: str | Path) -> Summary:
     if (root / REJECTS_TABLE).is_dir():
         table = _dataset(root / REJECTS_TABLE).to_table(columns=["reason"])
         rejects = table.num_rows
-        reasons = _counts(table, ["reason"])
-    return Summary(entries, errors, rejects, [(r[0], n) for r, n in reasons])
+        reasons = [(key[0], count) for key, count in _counts(table, ["reason"])]
+    return Summary(entries, errors, rejects, reasons)
 
 
 def _dataset(path: Path) -> ds.Dataset:
