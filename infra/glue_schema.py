@@ -7,6 +7,7 @@ derived from ``alb502.fields`` instead of being typed a second time.
 from __future__ import annotations
 
 import pyarrow as pa
+
 from alb502.fields import ALB_LOGS_SCHEMA, PARTITION_COLUMN, REJECTS_SCHEMA
 
 

@@ -6,7 +6,6 @@ projection, so a file the function writes is queryable the moment it lands.
 
 from __future__ import annotations
 
-from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
@@ -14,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
 from infra.buckets import private_bucket
 from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS
 from infra.saved_queries import load_saved_queries
@@ -169,11 +169,15 @@ class Lake(Construct):
         return table
 
     def grant_write(self, grantee: iam.IGrantable) -> None:
-        """Let ``grantee`` write (only) the two tables' files."""
+        """Let ``grantee`` write (only) the two tables' files.
+
+        DeleteObject: when one of an object's output files fails to upload,
+        the writer removes the ones it already placed, so a retry starts clean.
+        """
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="WriteLakePartitions",
-                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
                 resources=[
                     self.bucket.arn_for_objects(f"{ALB_LOGS_TABLE}/*"),
                     self.bucket.arn_for_objects(f"{REJECTS_TABLE}/*"),

@@ -18,7 +18,6 @@ Alarm choices (README "Alarms"):
 
 from __future__ import annotations
 
-from alb502 import metric_names as m
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -28,6 +27,7 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from alb502 import metric_names as m
 from infra.config import Settings
 
 #: Metrics are emitted per 5-minute log object; alarm and graph at that grain.

@@ -9,11 +9,11 @@ behind an old reason.
 
 from __future__ import annotations
 
-from alb502.fields import ALB_LOGS_TABLE, REJECTS_TABLE
 from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
+from alb502.fields import ALB_LOGS_TABLE, REJECTS_TABLE
 from infra.stack import Alb502Stack
 
 _PREFIX = "AwsSolutions::"
