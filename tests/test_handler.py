@@ -14,12 +14,13 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from moto import mock_aws
+
 from alb502 import handler
 from alb502.handler import ObjectRef, lambda_handler, object_refs
 from alb502.local import FakeContext, sqs_event
 from alb502.traffic import generate_lines, object_key, write_object
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from moto import mock_aws
 
 BUCKET = "alb-logs"
 LB = "app/shop-prod/50dc6c495c0c9188"

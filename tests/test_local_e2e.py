@@ -18,6 +18,7 @@ from urllib.parse import quote_plus
 
 import pyarrow.parquet as pq
 import pytest
+
 from alb502 import handler
 from alb502.local import (
     ACCOUNT,
@@ -30,13 +31,14 @@ from alb502.local import (
     local_aws,
 )
 from alb502.metrics import parse_emf
-from alb502.traffic import generate_lines, object_key, write_object
+from alb502.traffic import CAUSE_OF_KIND, generate_lines, object_key, write_object
 
 pytestmark = pytest.mark.slow
 
 LB = "app/shop-prod/50dc6c495c0c9188"
 # Recent enough for every minute to be inside CloudWatch's EMF window.
 START = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+CAUSES = set(CAUSE_OF_KIND.values())
 BAD_LINES = ["this is not an ALB log line", 'https 2026-11-20T12:00:00.000000Z "truncated']
 
 
@@ -227,3 +229,19 @@ def test_lake_syncs_down_with_the_cli_layout(
     assert len([n for n in names if n.startswith("alb_logs/day=")]) == 2
     assert all(n.endswith(".parquet") for n in names)
     assert os.environ["AWS_ENDPOINT_URL"] == aws.endpoint
+
+
+def test_the_demo_runs_and_explains_the_502s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alb502 import demo
+
+    monkeypatch.chdir(tmp_path)
+    assert demo.main([]) == 0
+    out = capsys.readouterr().out
+    causes = {c for c in CAUSES if f"  {c} (" in out}  # the "What to do" lines
+    assert len(causes) >= 4
+    assert "Timeline (UTC" in out
+    assert "ALB502  LoadBalancer=app/shop-prod/50dc6c495c0c9188" in out
+    assert (tmp_path / "demo-lake" / "alb_logs").is_dir()
+    assert "Try next:" in out

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from alb502 import metric_names as names
 from alb502.metrics import MetricsEmitter, parse_emf, summarize
 
@@ -157,5 +158,7 @@ def test_summary_lists_every_metric(capsys: pytest.CaptureFixture[str]) -> None:
     MetricsEmitter(clock=lambda: NOW).object_processed(Report(minutes=two_minutes()))
     text = summarize(parse_emf(capsys.readouterr().out.splitlines()))
     for metric in ("Requests", "ELB502", "Target502", "Errors502", "LinesParsed", "ProcessingLag"):
-        assert f"ALB502/{metric}" in text
-    assert "Cause=target_unreachable" in text
+        assert f"    {metric}" in text
+    assert f"ALB502  LoadBalancer={LB}" in text
+    assert "ALB502  (no dimensions)" in text
+    assert "Errors502 Cause=target_unreachable" in text

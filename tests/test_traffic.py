@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from alb502.traffic import CAUSE_OF_KIND, generate_lines, object_key, write_object
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -240,23 +240,47 @@ def _str(blob: Mapping[str, Any], key: str) -> str:
 
 
 def summarize(points: Iterable[DataPoint]) -> str:
-    """A small table: each metric and dimension set, its sum and minute span."""
-    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[DataPoint]] = {}
+    """Totals per metric, grouped by the first dimension (the load balancer).
+
+    Each row: metric, its other dimensions, total (max for seconds), data
+    points and the span of their timestamps.
+    """
+    groups: dict[tuple[str, tuple[tuple[str, str], ...], str, tuple[str, ...]], list[DataPoint]]
+    groups = {}
     for p in points:
-        groups.setdefault((p.namespace, p.metric, p.dimensions), []).append(p)
-    rows = []
-    for (namespace, metric, dims), group in sorted(groups.items()):
-        label = ", ".join(f"{k}={v}" for k, v in dims) or "(no dimensions)"
-        total = sum(p.value for p in group)
-        first = min(p.timestamp for p in group).strftime("%Y-%m-%d %H:%M")
-        last = max(p.timestamp for p in group).strftime("%H:%M")
-        shown = (
-            f"{total:,.0f}"
-            if group[0].unit != "Seconds"
-            else f"max {max(p.value for p in group):,.0f}s"
-        )
-        rows.append(
-            f"  {namespace}/{metric:<15} {label:<62} {shown:>12} "
-            f"{len(group):>5} pts  {first}-{last}"
-        )
-    return "\n".join(rows)
+        head = p.dimensions[:1]
+        rest = tuple(f"{k}={v}" for k, v in p.dimensions[1:])
+        groups.setdefault((p.namespace, head, p.metric, rest), []).append(p)
+    order = {name: i for i, name in enumerate(_METRIC_ORDER)}
+    lines: list[str] = []
+    current: tuple[str, tuple[tuple[str, str], ...]] | None = None
+    for (namespace, head, metric, rest), group in sorted(
+        groups.items(),
+        key=lambda item: (item[0][0], item[0][1], order.get(item[0][2], 99), item[0][3]),
+    ):
+        if (namespace, head) != current:
+            current = (namespace, head)
+            where = " ".join(f"{k}={v}" for k, v in head) or "(no dimensions)"
+            lines.append(f"  {namespace}  {where}")
+        if group[0].unit == "Seconds":
+            shown = f"max {max(p.value for p in group):,.0f} s"
+        else:
+            shown = f"{sum(p.value for p in group):,.0f}"
+        first = min(p.timestamp for p in group).strftime("%m-%d %H:%M")
+        last = max(p.timestamp for p in group).strftime("%m-%d %H:%M")
+        name = " ".join((metric, *rest))
+        lines.append(f"    {name:<42} {shown:>12} {len(group):>6,} pts  {first} .. {last}")
+    return "\n".join(lines)
+
+
+_METRIC_ORDER = (
+    names.REQUESTS,
+    names.ELB_502,
+    names.TARGET_502,
+    names.ERRORS_502,
+    names.LINES_PARSED,
+    names.LINES_REJECTED,
+    names.OBJECTS_PROCESSED,
+    names.OBJECTS_SKIPPED,
+    names.PROCESSING_LAG,
+)

@@ -249,6 +249,7 @@ def generate_lines(
     region: str = DEFAULT_REGION,
     fields: int = 33,
     rate_502: float = 0.008,
+    cover_all_causes: bool = True,
 ) -> Iterator[str]:
     """Yield ``lines`` ALB access-log lines (no newline), sorted by ``time``.
 
@@ -257,6 +258,8 @@ def generate_lines(
     from ``start``. With ``include_502_causes`` every kind of
     ``CAUSE_OF_KIND`` appears at least once when ``lines`` >= 64, plus random
     502s at ``rate_502`` (total ~1%); without it there is no 502 at all.
+    ``cover_all_causes=False`` keeps only the random, weighted 502s (a
+    realistic mix where rare causes are rare).
     ``fields`` picks the format generation: 29, 30, 33 (today's) or 36.
     """
     if fields not in FORMATS:
@@ -285,7 +288,7 @@ def generate_lines(
     outcomes = rng.choices(_OUTCOMES, [w for _, _, w in _OUTCOMES], k=lines)
     kinds = list(CAUSE_OF_KIND)
     rng.shuffle(kinds)
-    coverage = _coverage_slots(lines, kinds) if include_502_causes else {}
+    coverage = _coverage_slots(lines, kinds) if include_502_causes and cover_all_causes else {}
     weighted_kinds = list(_KIND_WEIGHTS)
     kind_weights = list(_KIND_WEIGHTS.values())
     rate = rate_502 if include_502_causes else 0.0
