@@ -244,4 +244,6 @@ def test_the_demo_runs_and_explains_the_502s(
     assert "Timeline (UTC" in out
     assert "ALB502  LoadBalancer=app/shop-prod/50dc6c495c0c9188" in out
     assert (tmp_path / "demo-lake" / "alb_logs").is_dir()
+    if demo.AWS_EXAMPLES.is_file():  # AWS's examples ride along, moved into the demo day
+        assert "LoadBalancer=app/my-loadbalancer/50dc6c495c0c9188" in out
     assert "Try next:" in out
