@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from alb502 import layout
+from alb502 import layout, memory
 from alb502.classifier import TargetActivity, classify, is_502
 from alb502.errors import Deadline
 from alb502.measure import Measure, MinuteCounts
@@ -64,6 +64,7 @@ def process_object(
     :class:`~alb502.errors.Deadline` when ``should_stop()`` turns true; in
     both cases nothing is written.
     """
+    memory.tune()
     started = time.perf_counter()
     key = parse_s3_uri(source).key if source.startswith("s3://") else source
     report = ObjectReport(source=source, interval_end=layout.interval_end(key))

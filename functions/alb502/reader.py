@@ -148,13 +148,14 @@ def iter_chunks(stream: _Readable, source: str, chunk_size: int = CHUNK_SIZE) ->
         block = _read(stream, source, chunk_size)
         if not block:
             break
-        data = carry + block if carry else block
-        end = data.rfind(b"\n")
+        end = block.rfind(b"\n")
         if end < 0:
-            carry = data
+            carry += block
             continue
-        carry = data[end + 1 :]
-        whole = data[: end + 1]
+        # One copy per chunk: the carried start of a line plus the block up
+        # to its last line end.
+        whole = b"".join((carry, memoryview(block)[: end + 1])) if carry else block[: end + 1]
+        carry = block[end + 1 :]
         lines = whole.count(b"\n")
         yield Chunk(whole, next_line, lines)
         next_line += lines
