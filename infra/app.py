@@ -20,10 +20,16 @@ from infra.stack import Alb502Stack
 STACK_NAME = "Alb502"
 
 
-def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
+def build_app(
+    context: Mapping[str, Any] | None = None,
+    outdir: str | None = None,
+    *,
+    acknowledge: bool = True,
+) -> App:
     """The app with its one stack and the cdk-nag AwsSolutions checks attached.
 
-    Any unacknowledged finding fails synthesis.
+    Any unacknowledged finding fails synthesis. ``acknowledge=False`` leaves
+    the acknowledgements out, for tests that check each one is still needed.
     """
     app = App(context=dict(context or {}), outdir=outdir)
     stack = Alb502Stack(
@@ -32,7 +38,8 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
         settings=settings_from_context(app.node),
         description="alb502: explain every 502 of your Application Load Balancers",
     )
-    acknowledge_findings(stack)
+    if acknowledge:
+        acknowledge_findings(stack)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

@@ -86,7 +86,7 @@ def _digest(paths: list[Path], base: Path) -> hashlib._Hash:
 
 def dependencies_key() -> str:
     """Hash of what decides the installed dependencies."""
-    digest = _digest([RUNTIME_REQUIREMENTS], REPO_ROOT)
+    digest = _digest([RUNTIME_REQUIREMENTS], RUNTIME_REQUIREMENTS.parent)
     digest.update(BUNDLER_VERSION.encode())
     digest.update(" ".join(PIP_TARGET_ARGS).encode())
     return digest.hexdigest()[:16]
@@ -106,7 +106,7 @@ def bundle_key() -> str:
     Used as the CDK asset hash, so the function is updated exactly when
     either changes.
     """
-    digest = _digest(_package_files(), REPO_ROOT)
+    digest = _digest(_package_files(), PACKAGE_DIR)
     digest.update(dependencies_key().encode())
     return digest.hexdigest()
 

@@ -19,8 +19,9 @@ from infra.stack import Alb502Stack
 _PREFIX = "AwsSolutions::"
 
 
-def _ack(construct: IConstruct, rule: str, reason: str) -> None:
+def _ack(acks: list[tuple[str, str]], construct: IConstruct, rule: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=_PREFIX + rule, reason=reason))
+    acks.append((construct.node.path, rule))
 
 
 def _object_arn(stack: Stack, bucket: s3.IBucket, pattern: str) -> str:
@@ -31,23 +32,28 @@ def _object_arn(stack: Stack, bucket: s3.IBucket, pattern: str) -> str:
     return f"arn:<AWS::Partition>:s3:::{bucket.bucket_name}/{pattern}"
 
 
-def acknowledge_findings(stack: Alb502Stack) -> None:
-    """Acknowledge the deliberate findings in ``stack``."""
+def acknowledge_findings(stack: Alb502Stack) -> list[tuple[str, str]]:
+    """Acknowledge the deliberate findings in ``stack``.
+
+    Returns ``(construct path, rule id)`` of each acknowledgement.
+    """
+    acks: list[tuple[str, str]] = []
     lake = stack.lake
     no_access_logs = (
         "Server access logs would need yet another bucket; object access to this "
         "bucket is audited with CloudTrail S3 data events where an account wants it."
     )
-    _ack(lake.bucket, "AwsSolutions-S1", no_access_logs)
-    _ack(lake.results_bucket, "AwsSolutions-S1", no_access_logs)
+    _ack(acks, lake.bucket, "AwsSolutions-S1", no_access_logs)
+    _ack(acks, lake.results_bucket, "AwsSolutions-S1", no_access_logs)
     if stack.log_source.created:
-        _ack(stack.log_source.bucket, "AwsSolutions-S1", no_access_logs)
+        _ack(acks, stack.log_source.bucket, "AwsSolutions-S1", no_access_logs)
 
     policy = stack.processor.role.node.find_child("DefaultPolicy")
     log_objects = _object_arn(
         stack, stack.log_source.bucket, stack.settings.access_log_prefix + "*"
     )
     _ack(
+        acks,
         policy,
         f"AwsSolutions-IAM5[Resource::{log_objects}]",
         "Log objects get new names every 5 minutes; the read grant is GetObject "
@@ -55,6 +61,7 @@ def acknowledge_findings(stack: Alb502Stack) -> None:
     )
     for table in (ALB_LOGS_TABLE, REJECTS_TABLE):
         _ack(
+            acks,
             policy,
             f"AwsSolutions-IAM5[Resource::{_object_arn(stack, lake.bucket, table + '/*')}]",
             f"Output files are named after each input object; PutObject is limited "
@@ -62,6 +69,7 @@ def acknowledge_findings(stack: Alb502Stack) -> None:
         )
 
     _ack(
+        acks,
         stack.processor.function,
         "AwsSolutions-L1",
         "Pinned to python3.13 on purpose: the bundled pyarrow/isal wheels are cp313 builds.",
@@ -74,6 +82,7 @@ def acknowledge_findings(stack: Alb502Stack) -> None:
         if child.node.id.startswith("BucketNotificationsHandler")
     )
     _ack(
+        acks,
         handler.node.find_child("Role"),
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
         "AWSLambdaBasicExecutionRole]",
@@ -81,11 +90,4 @@ def acknowledge_findings(stack: Alb502Stack) -> None:
         "its own CloudWatch logs with this policy.",
     )
 
-    topic = stack.monitoring.topic
-    if topic is not None:
-        _ack(
-            topic,
-            "AwsSolutions-SNS2",
-            "Alarm notifications carry no secrets; a KMS key would also need a key "
-            "policy for CloudWatch to publish.",
-        )
+    return acks

@@ -1,0 +1,114 @@
+"""Context settings and the Arrow-to-Glue type mapping (no synthesis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from aws_cdk import App
+
+from alb502.fields import ALB_LOGS_SCHEMA, REJECTS_SCHEMA
+from infra.config import Settings, settings_from_context
+from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS, glue_columns, glue_type
+from infra.saved_queries import load_saved_queries
+
+
+def settings(context: dict[str, Any]) -> Settings:
+    return settings_from_context(App(context=context).node)
+
+
+def test_defaults() -> None:
+    got = settings({})
+    assert got == Settings()
+    assert got.access_log_prefix == "AWSLogs/"
+    assert got.load_balancers == ()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "app/web/0123456789abcdef,app/api/fedcba9876543210",
+        '["app/web/0123456789abcdef", "app/api/fedcba9876543210"]',
+        ["app/web/0123456789abcdef", "app/api/fedcba9876543210"],
+    ],
+)
+def test_load_balancers_from_cli_string_or_cdk_json_list(value: Any) -> None:
+    assert settings({"loadBalancers": value}).load_balancers == (
+        "app/web/0123456789abcdef",
+        "app/api/fedcba9876543210",
+    )
+
+
+def test_numbers_from_cli_strings() -> None:
+    got = settings(
+        {
+            "functionMemoryMb": "3008",
+            "functionTimeoutSeconds": "600",
+            "reservedConcurrency": "5",
+            "errorRateThresholdPercent": "2.5",
+            "logPrefix": "prod/",
+        }
+    )
+    assert (got.function_memory_mb, got.function_timeout_seconds) == (3008, 600)
+    assert got.reserved_concurrency == 5
+    assert got.error_rate_threshold_percent == 2.5
+    assert got.access_log_prefix == "prod/AWSLogs/"
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"logPrefix": "prod"}, "end with '/'"),
+        ({"logPrefix": "/prod/"}, "must not start"),
+        ({"loadBalancers": "my-lb"}, "app/<name>/<id>"),
+        ({"loadBalancers": "net/nlb/0123456789abcdef"}, "app/<name>/<id>"),
+        ({"alarmEmail": "oncall"}, "e-mail"),
+        ({"functionTimeoutSeconds": 901}, "1..900"),
+        ({"maxConcurrency": 1}, "2..1000"),
+        ({"batchSize": 11}, "1..10"),
+        ({"glueDatabaseName": "ALB-502"}, "lower-case"),
+    ],
+)
+def test_bad_values_are_refused_before_synthesis(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        settings(context)
+
+
+@pytest.mark.parametrize(
+    ("arrow", "glue"),
+    [
+        (pa.string(), "string"),
+        (pa.int32(), "int"),
+        (pa.int64(), "bigint"),
+        (pa.float64(), "double"),
+        (pa.timestamp("ms", tz="UTC"), "timestamp"),
+        (pa.bool_(), "boolean"),
+    ],
+)
+def test_glue_type(arrow: pa.DataType, glue: str) -> None:
+    assert glue_type(arrow) == glue
+
+
+def test_unmapped_arrow_type_is_an_error_not_a_guess() -> None:
+    with pytest.raises(TypeError):
+        glue_type(pa.list_(pa.string()))
+
+
+def test_glue_columns_follow_the_writer_schemas() -> None:
+    assert [c["name"] for c in ALB_LOGS_COLUMNS] == ALB_LOGS_SCHEMA.names
+    assert [c["name"] for c in REJECTS_COLUMNS] == REJECTS_SCHEMA.names
+    # The first 34 columns are AWS's own Athena table.
+    assert [c["name"] for c in ALB_LOGS_COLUMNS[:3]] == ["type", "time", "elb"]
+    assert ALB_LOGS_COLUMNS[33] == {"name": "conn_trace_id", "type": "string"}
+    with pytest.raises(ValueError, match="partition"):
+        glue_columns(pa.schema([pa.field("day", pa.string())]))
+
+
+def test_saved_queries_have_descriptions() -> None:
+    queries = load_saved_queries()
+    assert len(queries) >= 7
+    for query in queries:
+        assert query.description and len(query.description) <= 1024
+        assert not query.description.startswith("-")
+        assert query.sql.lstrip().startswith("--")

@@ -1,0 +1,253 @@
+"""Alarms and dashboard read exactly the metrics the handler emits.
+
+The contract is ``alb502.metric_names``: Requests/ELB502/Target502 with the
+dimension set [LoadBalancer], Errors502 with [LoadBalancer, Cause], the
+health metrics with none. A CloudWatch alarm on any other combination
+watches a metric that never exists and stays silent forever.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from alb502 import metric_names as m
+
+from conftest import EXISTING_BUCKET, Synth
+
+pytestmark = pytest.mark.slow
+
+CONTRACT: dict[str, frozenset[str]] = {
+    m.REQUESTS: frozenset({m.LOAD_BALANCER}),
+    m.ELB_502: frozenset({m.LOAD_BALANCER}),
+    m.TARGET_502: frozenset({m.LOAD_BALANCER}),
+    m.ERRORS_502: frozenset({m.LOAD_BALANCER, m.CAUSE}),
+    m.LINES_PARSED: frozenset(),
+    m.LINES_REJECTED: frozenset(),
+    m.OBJECTS_PROCESSED: frozenset(),
+    m.OBJECTS_SKIPPED: frozenset(),
+    m.PROCESSING_LAG: frozenset(),
+}
+LOAD_BALANCERS = EXISTING_BUCKET["loadBalancers"].split(",")
+
+
+def alarms(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {
+        k: r["Properties"]
+        for k, r in synth.raw["Resources"].items()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+def metric_stats(alarm: dict[str, Any]) -> list[tuple[str, str, frozenset[str], dict[str, Any]]]:
+    """(namespace, name, dimension names, dimensions) of every metric an alarm reads."""
+    if "MetricName" in alarm:
+        dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+        return [(alarm["Namespace"], alarm["MetricName"], frozenset(dims), dims)]
+    found = []
+    for query in alarm["Metrics"]:
+        if "MetricStat" in query:
+            metric = query["MetricStat"]["Metric"]
+            dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            found.append((metric["Namespace"], metric["MetricName"], frozenset(dims), dims))
+    return found
+
+
+def dashboard_body(synth: Synth) -> dict[str, Any]:
+    (dashboard,) = [
+        r["Properties"]["DashboardBody"]
+        for r in synth.raw["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    # Tokens (Refs to the queue, function, region) only occur inside strings.
+    parts = dashboard["Fn::Join"][1]
+    body: dict[str, Any] = json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
+    return body
+
+
+def by_description(synth: Synth, needle: str) -> list[dict[str, Any]]:
+    return [a for a in alarms(synth).values() if needle in a["AlarmDescription"]]
+
+
+@pytest.mark.parametrize("which", ["default_synth", "existing_synth"])
+def test_every_custom_metric_in_alarms_follows_the_contract(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    seen = set()
+    for alarm in alarms(synth).values():
+        for namespace, name, dims, _ in metric_stats(alarm):
+            if namespace == m.DEFAULT_NAMESPACE:
+                assert CONTRACT[name] == dims, (name, dims)
+                seen.add(name)
+        # Metrics Insights alarms must name the exact schema too.
+        for query in alarm.get("Metrics", []):
+            if query.get("Expression", "").startswith("SELECT"):
+                assert 'FROM SCHEMA("ALB502", Cause, LoadBalancer)' in query["Expression"]
+                assert f"SUM({m.ERRORS_502})" in query["Expression"]
+    assert {m.PROCESSING_LAG, m.LINES_REJECTED} <= seen
+    if which == "existing_synth":
+        assert {m.REQUESTS, m.ELB_502, m.TARGET_502} <= seen
+
+
+@pytest.mark.parametrize("which", ["default_synth", "existing_synth"])
+def test_every_custom_metric_on_the_dashboard_follows_the_contract(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    body = dashboard_body(synth)
+    names = set()
+    for widget in body["widgets"]:
+        for line in widget.get("properties", {}).get("metrics", []):
+            if isinstance(line[0], str) and line[0] == m.DEFAULT_NAMESPACE:
+                # [namespace, name, dim1, value1, ..., {options}]
+                plain = [x for x in line if isinstance(x, str)]
+                dims = frozenset(plain[2::2])
+                assert CONTRACT[plain[1]] == dims, line
+                names.add(plain[1])
+            elif isinstance(line[0], str) and line[0] == ".":
+                pytest.fail(f"abbreviated metric line hides its namespace: {line}")
+            elif isinstance(line[0], dict) and "expression" in line[0]:
+                expression = line[0]["expression"]
+                for schema in re.findall(r'SCHEMA\("ALB502"[^)]*\)', expression):
+                    assert schema == 'SCHEMA("ALB502", Cause, LoadBalancer)'
+                for search in re.findall(r"\{ALB502,[^}]*\}", expression):
+                    assert search == "{ALB502,LoadBalancer}"
+    assert {m.PROCESSING_LAG, m.LINES_REJECTED, m.LINES_PARSED} <= names
+
+
+def test_502_rate_alarm_per_listed_load_balancer(existing_synth: Synth) -> None:
+    rate_alarms = by_description(existing_synth, "502 rate of")
+    assert len(rate_alarms) == len(LOAD_BALANCERS)
+    for lb in LOAD_BALANCERS:
+        (alarm,) = [a for a in rate_alarms if f"502 rate of {lb} " in a["AlarmDescription"]]
+        (expression,) = [q for q in alarm["Metrics"] if "Expression" in q]
+        assert expression["Expression"] == (
+            "IF(requests >= 20, 100 * (FILL(elb502, 0) + FILL(target502, 0)) / requests, 0)"
+        )
+        assert expression["ReturnData"] is True
+        inputs = {
+            q["Id"]: (q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Stat"])
+            for q in alarm["Metrics"]
+            if "MetricStat" in q
+        }
+        assert inputs == {
+            "requests": (m.REQUESTS, "Sum"),
+            "elb502": (m.ELB_502, "Sum"),
+            "target502": (m.TARGET_502, "Sum"),
+        }
+        for _, _, _, dims in metric_stats(alarm):
+            assert dims == {m.LOAD_BALANCER: lb}
+        assert all(q["MetricStat"]["Period"] == 300 for q in alarm["Metrics"] if "MetricStat" in q)
+        # 3 of 5 five-minute periods, missing data never breaches: tolerant of
+        # the 5-15 minutes logs take to arrive.
+        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (5, 3)
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["Threshold"] == 5
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_no_rate_alarm_without_listed_load_balancers(default_synth: Synth) -> None:
+    assert by_description(default_synth, "502 rate of") == []
+
+
+@pytest.mark.parametrize("cause", ["target_unreachable", "target_closed_keepalive"])
+def test_cause_alarms_query_every_load_balancer(default_synth: Synth, cause: str) -> None:
+    (alarm,) = by_description(default_synth, f"with cause {cause} ")
+    (query,) = alarm["Metrics"]
+    assert query["Expression"] == (
+        'SELECT SUM(Errors502) FROM SCHEMA("ALB502", Cause, LoadBalancer) '
+        f"WHERE Cause = '{cause}'"
+    )
+    assert query["Period"] == 300
+    assert alarm["Threshold"] == 0
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_health_alarms(default_synth: Synth) -> None:
+    synth = default_synth
+    resources = synth.raw["Resources"]
+    (dlq_id,) = [
+        k
+        for k in resources
+        if k.startswith("ProcessorDeadLetterQueue") and resources[k]["Type"] == "AWS::SQS::Queue"
+    ]
+    (function_id,) = [
+        k
+        for k, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"].get("Handler") == "alb502.handler.lambda_handler"
+    ]
+    want = {
+        "sit in the dead-letter queue": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "Maximum",
+            0,
+        ),
+        "crashed or timed out": ("AWS/Lambda", "Errors", "Sum", 0),
+        "after their 5-minute interval": (m.DEFAULT_NAMESPACE, m.PROCESSING_LAG, "Maximum", 1800),
+        "could not be parsed": (m.DEFAULT_NAMESPACE, m.LINES_REJECTED, "Sum", 0),
+    }
+    for needle, (namespace, name, statistic, threshold) in want.items():
+        (alarm,) = by_description(synth, needle)
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+            namespace,
+            name,
+            statistic,
+        )
+        assert alarm["Threshold"] == threshold
+        assert alarm["TreatMissingData"] == "notBreaching"
+    (dlq_alarm,) = by_description(synth, "sit in the dead-letter queue")
+    assert dlq_alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}
+    ]
+    (errors_alarm,) = by_description(synth, "crashed or timed out")
+    assert errors_alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+
+
+def test_alarm_email_gets_every_alarm(existing_synth: Synth, default_synth: Synth) -> None:
+    resources = existing_synth.raw["Resources"]
+    (topic_id,) = [k for k, r in resources.items() if r["Type"] == "AWS::SNS::Topic"]
+    (subscription,) = [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "oncall@example.com"
+    assert subscription["Properties"]["TopicArn"] == {"Ref": topic_id}
+    for alarm in alarms(existing_synth).values():
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+    # 2 rate alarms, 2 cause alarms, 4 health alarms.
+    assert len(alarms(existing_synth)) == 8
+
+    assert not [
+        r for r in default_synth.raw["Resources"].values() if r["Type"].startswith("AWS::SNS")
+    ]
+    assert all("AlarmActions" not in a for a in alarms(default_synth).values())
+    assert len(alarms(default_synth)) == 6
+
+
+def test_dashboard_widgets(existing_synth: Synth) -> None:
+    widgets = dashboard_body(existing_synth)["widgets"]
+    by_title = {w["properties"].get("title"): w["properties"] for w in widgets}
+    causes = by_title["502s by cause (all load balancers)"]
+    assert causes["stacked"] is True
+    assert causes["metrics"] == [
+        [
+            {
+                "expression": 'SELECT SUM(Errors502) FROM SCHEMA("ALB502", Cause, LoadBalancer) '
+                "GROUP BY Cause"
+            }
+        ]
+    ]
+    for lb in LOAD_BALANCERS:
+        rate = by_title[f"502 rate of {lb} next to AWS's HTTPCode_ELB_502_Count"]
+        aws_lines = [line for line in rate["metrics"] if line[0] == "AWS/ApplicationELB"]
+        assert aws_lines and aws_lines[0][1:4] == ["HTTPCode_ELB_502_Count", "LoadBalancer", lb]
+        assert aws_lines[0][4]["yAxis"] == "right"
+    titles = " | ".join(t for t in by_title if t)
+    assert "Processing lag" in titles
+    assert "Rejected lines" in titles
+    assert any(w["type"] == "alarm" for w in widgets)

@@ -1,0 +1,368 @@
+"""What the stack deploys: buckets, queue, function, IAM, Glue and Athena."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from alb502.fields import ALB_LOGS_SCHEMA, PARTITION_COLUMN, REJECTS_SCHEMA
+from infra.glue_schema import glue_type
+from infra.saved_queries import load_saved_queries
+
+from conftest import Synth
+
+pytestmark = pytest.mark.slow
+
+
+def resources(synth: Synth, kind: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in synth.raw["Resources"].items() if r["Type"] == kind}
+
+
+def one(synth: Synth, kind: str, **match: Any) -> tuple[str, dict[str, Any]]:
+    found = [
+        (k, r)
+        for k, r in resources(synth, kind).items()
+        if all(r["Properties"].get(key) == value for key, value in match.items())
+    ]
+    assert len(found) == 1, (kind, match, [k for k, _ in found])
+    return found[0]
+
+
+def logical_id(synth: Synth, kind: str, prefix: str) -> str:
+    (found,) = [k for k in resources(synth, kind) if k.startswith(prefix)]
+    return found
+
+
+def _private(bucket: dict[str, Any]) -> None:
+    props = bucket["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+def _statements_of_bucket(synth: Synth, bucket_id: str) -> list[dict[str, Any]]:
+    (policy,) = [
+        p
+        for p in resources(synth, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _tls_only(statements: list[dict[str, Any]]) -> bool:
+    return any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+
+
+# -- log bucket ---------------------------------------------------------------
+
+
+def test_new_log_bucket_is_ready_for_alb_delivery(default_synth: Synth) -> None:
+    bucket_id = logical_id(default_synth, "AWS::S3::Bucket", "LogSourceBucket")
+    bucket = default_synth.raw["Resources"][bucket_id]
+    _private(bucket)
+    (rule,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == 90 and rule["Status"] == "Enabled"
+
+    statements = _statements_of_bucket(default_synth, bucket_id)
+    assert _tls_only(statements)
+    (delivery,) = [s for s in statements if s.get("Sid") == "AllowElbLogDelivery"]
+    assert delivery["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+    assert delivery["Action"] == "s3:PutObject"
+    # Scoped to this account's AWSLogs/ folder, nothing wider.
+    assert delivery["Resource"] == {
+        "Fn::Join": [
+            "",
+            [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/AWSLogs/", {"Ref": "AWS::AccountId"}, "/*"],
+        ]
+    }
+    assert default_synth.raw["Outputs"]["LogBucketName"]["Value"] == {"Ref": bucket_id}
+
+
+def test_new_bucket_notifies_the_queue_of_access_logs(default_synth: Synth) -> None:
+    queue_id = logical_id(default_synth, "AWS::SQS::Queue", "ProcessorQueue")
+    _, notification = one(default_synth, "Custom::S3BucketNotifications")
+    assert notification["Properties"]["NotificationConfiguration"] == {
+        "QueueConfigurations": [
+            {
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {
+                    "Key": {
+                        "FilterRules": [
+                            {"Name": "suffix", "Value": ".log.gz"},
+                            {"Name": "prefix", "Value": "AWSLogs/"},
+                        ]
+                    }
+                },
+                "QueueArn": {"Fn::GetAtt": [queue_id, "Arn"]},
+            }
+        ]
+    }
+
+
+def test_existing_bucket_is_subscribed_without_taking_it_over(existing_synth: Synth) -> None:
+    # Only the lake and the Athena results buckets are created.
+    buckets = resources(existing_synth, "AWS::S3::Bucket")
+    assert sorted(k.rstrip("0123456789ABCDEF") for k in buckets) == [
+        "LakeAthenaResults",
+        "LakeBucket",
+    ]
+    _, notification = one(existing_synth, "Custom::S3BucketNotifications")
+    props = notification["Properties"]
+    assert props["BucketName"] == "my-alb-logs"
+    # Managed=false: the custom resource keeps other consumers' notifications.
+    assert props["Managed"] is False
+    (config,) = props["NotificationConfiguration"]["QueueConfigurations"]
+    assert config["Events"] == ["s3:ObjectCreated:*"]
+    assert config["Filter"]["Key"]["FilterRules"] == [
+        {"Name": "suffix", "Value": ".log.gz"},
+        {"Name": "prefix", "Value": "prod/AWSLogs/"},
+    ]
+    assert existing_synth.raw["Outputs"]["LogBucketName"]["Value"] == "my-alb-logs"
+
+
+# -- queue and function -------------------------------------------------------
+
+
+def test_queue_has_a_dead_letter_queue_and_outlasts_the_function(default_synth: Synth) -> None:
+    queue_id = logical_id(default_synth, "AWS::SQS::Queue", "ProcessorQueue")
+    dlq_id = logical_id(default_synth, "AWS::SQS::Queue", "ProcessorDeadLetterQueue")
+    queue = default_synth.raw["Resources"][queue_id]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert queue["VisibilityTimeout"] == 6 * 300
+    for props in (queue, default_synth.raw["Resources"][dlq_id]["Properties"]):
+        assert props["SqsManagedSseEnabled"] is True
+    # S3 may send to it, only from the log bucket.
+    default_synth.template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "Queues": [{"Ref": queue_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": Match.array_with(["sqs:SendMessage"]),
+                                "Principal": {"Service": "s3.amazonaws.com"},
+                                "Condition": {"ArnLike": {"aws:SourceArn": Match.any_value()}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_function_runtime_sizing_and_environment(default_synth: Synth) -> None:
+    lake_id = logical_id(default_synth, "AWS::S3::Bucket", "LakeBucket")
+    _, function = one(
+        default_synth, "AWS::Lambda::Function", Handler="alb502.handler.lambda_handler"
+    )
+    props = function["Properties"]
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["MemorySize"] == 2048
+    assert props["Timeout"] == 300
+    assert props["EphemeralStorage"] == {"Size": 2048}
+    assert "ReservedConcurrentExecutions" not in props
+    assert props["Environment"]["Variables"] == {
+        "ALB502_LAKE": {"Fn::Join": ["", ["s3://", {"Ref": lake_id}]]},
+        "POWERTOOLS_METRICS_NAMESPACE": "ALB502",
+        "POWERTOOLS_SERVICE_NAME": "alb502",
+        "LOG_LEVEL": "INFO",
+    }
+    log_group_id = logical_id(default_synth, "AWS::Logs::LogGroup", "ProcessorLogGroup")
+    assert props["LoggingConfig"] == {"LogGroup": {"Ref": log_group_id}}
+    assert default_synth.raw["Resources"][log_group_id]["Properties"]["RetentionInDays"] == 30
+
+    _, mapping = one(default_synth, "AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["BatchSize"] == 5
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 10}
+
+
+def test_function_settings_come_from_context(existing_synth: Synth) -> None:
+    _, function = one(
+        existing_synth, "AWS::Lambda::Function", Handler="alb502.handler.lambda_handler"
+    )
+    props = function["Properties"]
+    assert (props["MemorySize"], props["Timeout"], props["ReservedConcurrentExecutions"]) == (
+        3008,
+        120,
+        4,
+    )
+    queue_id = logical_id(existing_synth, "AWS::SQS::Queue", "ProcessorQueue")
+    assert existing_synth.raw["Resources"][queue_id]["Properties"]["VisibilityTimeout"] == 720
+    _, mapping = one(existing_synth, "AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["BatchSize"] == 2
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 3}
+
+
+def _function_statements(synth: Synth) -> list[dict[str, Any]]:
+    role_id = logical_id(synth, "AWS::IAM::Role", "ProcessorRole")
+    role = synth.raw["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    assert "Policies" not in role
+    (policy,) = [
+        p
+        for p in resources(synth, "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_function_may_read_logs_write_the_lake_and_nothing_else(existing_synth: Synth) -> None:
+    synth = existing_synth
+    lake = {"Fn::GetAtt": [logical_id(synth, "AWS::S3::Bucket", "LakeBucket"), "Arn"]}
+    queue = {"Fn::GetAtt": [logical_id(synth, "AWS::SQS::Queue", "ProcessorQueue"), "Arn"]}
+    log_group = {
+        "Fn::GetAtt": [logical_id(synth, "AWS::Logs::LogGroup", "ProcessorLogGroup"), "Arn"]
+    }
+    got = {
+        json.dumps(sorted(s["Action"]) if isinstance(s["Action"], list) else [s["Action"]]): s[
+            "Resource"
+        ]
+        for s in _function_statements(synth)
+    }
+    assert all(s["Effect"] == "Allow" for s in _function_statements(synth))
+    assert got == {
+        json.dumps(["logs:CreateLogStream", "logs:PutLogEvents"]): log_group,
+        json.dumps(
+            [
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ReceiveMessage",
+            ]
+        ): queue,
+        json.dumps(["s3:GetObject"]): {
+            "Fn::Join": [
+                "",
+                ["arn:", {"Ref": "AWS::Partition"}, ":s3:::my-alb-logs/prod/AWSLogs/*"],
+            ]
+        },
+        json.dumps(["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"]): [
+            {"Fn::Join": ["", [lake, "/alb_log_rejects/*"]]},
+            {"Fn::Join": ["", [lake, "/alb_logs/*"]]},
+        ],
+    }
+
+
+# -- lake, Glue, Athena -------------------------------------------------------
+
+
+def test_lake_buckets_are_private_and_results_expire(default_synth: Synth) -> None:
+    for prefix in ("LakeBucket", "LakeAthenaResults"):
+        bucket_id = logical_id(default_synth, "AWS::S3::Bucket", prefix)
+        _private(default_synth.raw["Resources"][bucket_id])
+        assert _tls_only(_statements_of_bucket(default_synth, bucket_id))
+    results_id = logical_id(default_synth, "AWS::S3::Bucket", "LakeAthenaResults")
+    (rule,) = default_synth.raw["Resources"][results_id]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
+    assert rule["ExpirationInDays"] == 30
+
+
+@pytest.mark.parametrize(
+    ("table", "schema"), [("alb_logs", ALB_LOGS_SCHEMA), ("alb_log_rejects", REJECTS_SCHEMA)]
+)
+def test_glue_tables_describe_the_writer_schema(
+    default_synth: Synth, table: str, schema: Any
+) -> None:
+    lake_id = logical_id(default_synth, "AWS::S3::Bucket", "LakeBucket")
+    (found,) = [
+        r["Properties"]
+        for r in resources(default_synth, "AWS::Glue::Table").values()
+        if r["Properties"]["TableInput"]["Name"] == table
+    ]
+    assert found["DatabaseName"] == "alb502"
+    table_input = found["TableInput"]
+    descriptor = table_input["StorageDescriptor"]
+    assert [(c["Name"], c["Type"]) for c in descriptor["Columns"]] == [
+        (f.name, glue_type(f.type)) for f in schema
+    ]
+    assert [(k["Name"], k["Type"]) for k in table_input["PartitionKeys"]] == [
+        (PARTITION_COLUMN, "string")
+    ]
+    root = ["s3://", {"Ref": lake_id}, f"/{table}/"]
+    assert descriptor["Location"] == {"Fn::Join": ["", root]}
+    assert descriptor["SerdeInfo"]["SerializationLibrary"] == (
+        "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    )
+    params = table_input["Parameters"]
+    assert params["projection.enabled"] == "true"
+    assert params["projection.day.type"] == "date"
+    assert params["projection.day.format"] == "yyyy-MM-dd"
+    assert params["projection.day.range"] == "2015-01-01,NOW"
+    assert params["storage.location.template"] == {
+        "Fn::Join": ["", ["s3://", {"Ref": lake_id}, f"/{table}/day=${{day}}/"]]
+    }
+    assert table_input["TableType"] == "EXTERNAL_TABLE"
+
+
+def test_alb_logs_types_match_aws_athena_table(default_synth: Synth) -> None:
+    (found,) = [
+        r["Properties"]["TableInput"]["StorageDescriptor"]["Columns"]
+        for r in resources(default_synth, "AWS::Glue::Table").values()
+        if r["Properties"]["TableInput"]["Name"] == "alb_logs"
+    ]
+    types = {c["Name"]: c["Type"] for c in found}
+    # AWS's own table: int elb_status_code, string target_status_code, bigint bytes.
+    assert types["elb_status_code"] == "int"
+    assert types["target_status_code"] == "string"
+    assert types["received_bytes"] == "bigint"
+    assert types["target_processing_time"] == "double"
+    assert types["request_ts"] == "timestamp"
+    assert "day" not in types
+
+
+def test_athena_workgroup_enforces_v3_results_and_cutoff(default_synth: Synth) -> None:
+    results_id = logical_id(default_synth, "AWS::S3::Bucket", "LakeAthenaResults")
+    _, workgroup = one(default_synth, "AWS::Athena::WorkGroup")
+    config = workgroup["Properties"]["WorkGroupConfiguration"]
+    assert workgroup["Properties"]["Name"] == "alb502"
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["EngineVersion"] == {"SelectedEngineVersion": "Athena engine version 3"}
+    assert config["BytesScannedCutoffPerQuery"] == 10 * 1024**3
+    assert config["ResultConfiguration"]["OutputLocation"] == {
+        "Fn::Join": ["", ["s3://", {"Ref": results_id}, "/"]]
+    }
+    assert config["ResultConfiguration"]["EncryptionConfiguration"] == {
+        "EncryptionOption": "SSE_S3"
+    }
+
+
+def test_every_saved_query_is_deployed_verbatim(default_synth: Synth) -> None:
+    workgroup_id, _ = one(default_synth, "AWS::Athena::WorkGroup")
+    deployed = {
+        r["Properties"]["QueryString"]: r["Properties"]
+        for r in resources(default_synth, "AWS::Athena::NamedQuery").values()
+    }
+    queries = load_saved_queries()
+    assert len(queries) >= 7
+    assert len(deployed) == len(queries)
+    for query in queries:
+        props = deployed[query.sql]
+        assert props["Database"] == "alb502"
+        assert props["WorkGroup"] == {"Ref": workgroup_id}
+        assert props["Name"] == "alb502: " + query.name.replace("_", " ")
+        assert props["Description"] == query.description
