@@ -28,42 +28,25 @@ from alb502.reader import parse_s3_uri, s3_client
 #: Rows per Parquet row group: large enough for Athena to read efficiently,
 #: small enough that the buffered rows stay a few tens of MB.
 ROW_GROUP_ROWS = 131_072
-#: Columns with few distinct values per object get dictionary encoding; on
-#: near-unique ones (times, trace ids, URLs) it would only cost time.
-DICTIONARY_COLUMNS: tuple[str, ...] = (
-    "type",
-    "elb",
-    "target_ip",
-    "target_port",
-    "elb_status_code",
-    "target_status_code",
-    "request_verb",
-    "request_proto",
-    "user_agent",
-    "ssl_cipher",
-    "ssl_protocol",
-    "target_group_arn",
-    "domain_name",
-    "chosen_cert_arn",
-    "matched_rule_priority",
-    "actions_executed",
-    "redirect_url",
-    "lambda_error_reason",
-    "target_port_list",
-    "target_status_code_list",
-    "classification",
-    "classification_reason",
-    "transformed_host",
-    "transformed_uri",
-    "request_transform_status",
-    "ip_address",
-    "target_error_code",
-    "elb_error_code",
-    "error_source",
-    "error_reason",
-    "cause",
-    "source_key",
-    "reason",
+#: Near-unique columns: dictionary encoding would only cost time there.
+#: Every other column repeats a lot within an object and gets a dictionary.
+PLAIN_COLUMNS: frozenset[str] = frozenset(
+    {
+        "time",
+        "client_port",
+        "request_processing_time",
+        "target_processing_time",
+        "response_processing_time",
+        "received_bytes",
+        "sent_bytes",
+        "request_url",
+        "trace_id",
+        "request_creation_time",
+        "conn_trace_id",
+        "request_ts",
+        "source_line",
+        "raw_line",
+    }
 )
 _PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd"}
 
@@ -123,7 +106,7 @@ class ObjectOutput:
             relative = partition_path(table, day, self.stem)
             staged = self._staging / relative
             staged.parent.mkdir(parents=True, exist_ok=True)
-            dictionary = [name for name in DICTIONARY_COLUMNS if name in schema.names]
+            dictionary = [name for name in schema.names if name not in PLAIN_COLUMNS]
             writer = pq.ParquetWriter(staged, schema, use_dictionary=dictionary, **_PARQUET_OPTIONS)
             self._files[key] = _DayFile(relative, staged, writer)
         return self._files[key]
