@@ -63,15 +63,17 @@ class TargetActivity:
         if not pc.any(answered).as_py():
             return {}
         answering = rows.filter(answered)
+        # Grouping on the two columns avoids building an "ip:port" string per row.
         grouped = (
-            pa.table({"target": target_key(answering), "time": answering.column("time")})
-            .group_by("target")
+            answering.select(["target_ip", "target_port", "time"])
+            .group_by(["target_ip", "target_port"])
             .aggregate([("time", "min"), ("time", "max")])
         )
         return {
-            target: (first, last)
-            for target, first, last in zip(
-                grouped.column("target").to_pylist(),
+            f"{ip}:{'' if port is None else port}": (first, last)
+            for ip, port, first, last in zip(
+                grouped.column("target_ip").to_pylist(),
+                grouped.column("target_port").to_pylist(),
                 grouped.column("time_min").to_pylist(),
                 grouped.column("time_max").to_pylist(),
                 strict=True,

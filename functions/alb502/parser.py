@@ -95,6 +95,7 @@ def _tokenize_fast(chunk: Chunk) -> tuple[_Tokens | None, list[tuple[int, str]]]
         return None, _all_lines(chunk)
     if not _is_utf8(data):
         return None, _all_lines(chunk)
+    # From here on the CSV reader may skip its own UTF-8 check (see _read_csv).
     width = _likely_width(data)
     read = _read_csv(data, width)
     if read is None:
@@ -171,6 +172,8 @@ def _read_csv(data: bytes, width: int) -> tuple[pa.Table, list[tuple[int, int, s
                 include_columns=names[: len(RAW_NAMES)],
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
+                # The chunk was checked to be UTF-8 before (_is_utf8).
+                check_utf8=False,
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):

@@ -48,6 +48,22 @@ PLAIN_COLUMNS: frozenset[str] = frozenset(
         "raw_line",
     }
 )
+#: Row-group min/max statistics let Athena skip row groups on these filters;
+#: on long free-text columns they would cost time and space for nothing.
+STATISTICS_COLUMNS: frozenset[str] = frozenset(
+    {
+        "elb",
+        "elb_status_code",
+        "target_status_code",
+        "target_ip",
+        "request_ts",
+        "error_source",
+        "error_reason",
+        "cause",
+        "source_line",
+        "reason",
+    }
+)
 _PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd"}
 
 
