@@ -32,10 +32,12 @@ def build_app(
     the acknowledgements out, for tests that check each one is still needed.
     """
     app = App(context=dict(context or {}), outdir=outdir)
+    settings = settings_from_context(app.node)
     stack = Alb502Stack(
         app,
         STACK_NAME,
-        settings=settings_from_context(app.node),
+        stack_name=settings.stack_name,
+        settings=settings,
         description="alb502: explain every 502 of your Application Load Balancers",
     )
     if acknowledge:

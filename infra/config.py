@@ -23,6 +23,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class Settings:
     """What one deployment of alb502 looks like."""
 
+    #: CloudFormation stack name; also prefixes alarm and dashboard names.
+    stack_name: str = "Alb502"
     #: Existing bucket the load balancers already log to; "" creates one.
     log_bucket_name: str = ""
     #: Prefix the load balancers were given ("" or ending in "/").
@@ -62,6 +64,8 @@ class Settings:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,100}", self.stack_name):
+            raise ValueError(f"stackName: letters, digits and - only: {self.stack_name!r}")
         if self.log_prefix and not self.log_prefix.endswith("/"):
             raise ValueError(f"logPrefix must be empty or end with '/': {self.log_prefix!r}")
         if self.log_prefix.startswith("/"):
@@ -92,6 +96,7 @@ class Settings:
 
 # context key -> (Settings field, converter)
 _KEYS: dict[str, tuple[str, Any]] = {
+    "stackName": ("stack_name", str),
     "logBucketName": ("log_bucket_name", str),
     "logPrefix": ("log_prefix", str),
     "logExpirationDays": ("log_expiration_days", int),

@@ -18,7 +18,7 @@ Alarm choices (README "Alarms"):
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
@@ -67,6 +67,9 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         self.settings = settings
         self.namespace = settings.metrics_namespace
+        #: Alarm and dashboard names start with the stack's, so a person can
+        #: tell which deployment paged them.
+        self.name_prefix = Stack.of(self).stack_name
         self.alarms: list[cw.Alarm] = []
 
         self.topic: sns.Topic | None = None
@@ -239,6 +242,7 @@ class Monitoring(Construct):
             # No data is the normal state of a healthy system (and of every
             # traffic metric until late logs arrive): never a breach.
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_name=f"{self.name_prefix}-{construct_id}",
             alarm_description=description,
         )
         if self.topic is not None:
@@ -292,7 +296,12 @@ class Monitoring(Construct):
     def _dashboard(
         self, function: lambda_.IFunction, queue: sqs.IQueue, dead_letter_queue: sqs.IQueue
     ) -> cw.Dashboard:
-        dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        dashboard = cw.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=self.name_prefix,
+            default_interval=Duration.hours(6),
+        )
         dashboard.add_widgets(
             cw.GraphWidget(
                 title="502s by cause (all load balancers)",

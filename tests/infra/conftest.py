@@ -32,6 +32,7 @@ NO_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
 #: An existing log bucket, two load balancers, an alarm e-mail and non-default
 #: function settings: every optional branch of the app.
 EXISTING_BUCKET: dict[str, Any] = {
+    "stackName": "alb502-prod",
     "logBucketName": "my-alb-logs",
     "logPrefix": "prod/",
     "loadBalancers": "app/web/0123456789abcdef,app/api/fedcba9876543210",

@@ -68,6 +68,7 @@ def test_numbers_from_cli_strings() -> None:
         ({"maxConcurrency": 1}, "2..1000"),
         ({"batchSize": 11}, "1..10"),
         ({"glueDatabaseName": "ALB-502"}, "lower-case"),
+        ({"stackName": "alb502 prod"}, "stackName"),
     ],
 )
 def test_bad_values_are_refused_before_synthesis(context: dict[str, Any], message: str) -> None:

@@ -251,3 +251,24 @@ def test_dashboard_widgets(existing_synth: Synth) -> None:
     assert "Processing lag" in titles
     assert "Rejected lines" in titles
     assert any(w["type"] == "alarm" for w in widgets)
+
+
+def test_alarm_and_dashboard_names_start_with_the_stack_name(
+    default_synth: Synth, existing_synth: Synth
+) -> None:
+    def names(synth: Synth, kind: str, key: str) -> set[str]:
+        return {r["Properties"][key] for r in synth.raw["Resources"].values() if r["Type"] == kind}
+
+    health = {"DeadLetters", "FunctionErrors", "ProcessingLag", "RejectedLines"}
+    causes = {"Cause-target_unreachable", "Cause-target_closed_keepalive"}
+    assert names(default_synth, "AWS::CloudWatch::Alarm", "AlarmName") == {
+        f"Alb502-{n}" for n in health | causes
+    }
+    assert names(existing_synth, "AWS::CloudWatch::Alarm", "AlarmName") == {
+        f"alb502-prod-{n}"
+        for n in health
+        | causes
+        | {"ErrorRate-app-web-0123456789abcdef", "ErrorRate-app-api-fedcba9876543210"}
+    }
+    assert names(default_synth, "AWS::CloudWatch::Dashboard", "DashboardName") == {"Alb502"}
+    assert names(existing_synth, "AWS::CloudWatch::Dashboard", "DashboardName") == {"alb502-prod"}
