@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         # them in a file rather than on the screen.
         captured = io.StringIO()
         os.environ["ALB502_LAKE"] = pipeline.lake
+        # Either would silently switch metrics off, and the demo shows them.
+        os.environ.pop("POWERTOOLS_DEV", None)
+        os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
         with contextlib.redirect_stdout(captured):
             runner = QueueRunner(aws, pipeline)  # imports the handler: its logger binds here
             outcome = runner.drain()
