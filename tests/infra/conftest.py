@@ -8,6 +8,7 @@ staged Lambda bundle from its output directory.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # does not put on sys.path by itself.
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# Before jsii starts (first aws_cdk import): see infra/__init__.py.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from aws_cdk.assertions import Template  # noqa: E402
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,38 @@ def test_bundle_key_follows_requirements_and_sources(
     copied = bundling.bundle_key()
     (package / "fields.py").write_text((package / "fields.py").read_text() + "\n# edit\n")
     assert bundling.bundle_key() != copied
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute module names imported anywhere in a source file (lazy ones too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_handler_needs_only_what_the_bundle_and_runtime_hold() -> None:
+    """Everything alb502.handler reaches imports only bundled or runtime packages."""
+    bundled = {"pyarrow", "isal", "aws_lambda_powertools", "jmespath", "typing_extensions"}
+    lambda_runtime = {"boto3", "botocore"}
+    seen: set[str] = set()
+    todo = ["alb502.handler"]
+    third_party: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        source = bundling.PACKAGE_DIR / (module.removeprefix("alb502.").replace(".", "/") + ".py")
+        for name in _imports(source):
+            top = name.split(".")[0]
+            if top == "alb502":
+                if name != "alb502":
+                    todo.append(name)
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                third_party.add(top)
+    assert "alb502.pipeline" in seen
+    assert third_party <= bundled | lambda_runtime, third_party - bundled - lambda_runtime
