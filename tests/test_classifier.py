@@ -12,29 +12,7 @@ from alb502.classifier import RULES, TargetActivity, classify, is_502
 from alb502.pipeline import process_object
 from alb502.reader import CHUNK_SIZE
 
-from conftest import parse_lines
-
-
-def entry(
-    *,
-    time: str = "2026-11-20T10:00:00.000000Z",
-    target: str = "10.0.0.1:80",
-    timings: str = "0.001 0.002 0.000",
-    elb_status: str = "502",
-    target_status: str = "-",
-    actions: str = "forward",
-    error_reason: str = "-",
-) -> str:
-    """One ALB entry in today's format with the fields the rules read."""
-    return (
-        f"https {time} app/shop/50dc6c495c0c9188 192.0.2.10:40000 {target} {timings} "
-        f'{elb_status} {target_status} 100 200 "GET https://shop.example.com:443/ HTTP/1.1" '
-        '"curl/8.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
-        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067 "
-        '"Root=1-58337262-36d228ad5d99923122bbe354" "shop.example.com" "-" 1 '
-        f'{time} "{actions}" "-" "{error_reason}" "{target}" "{target_status}" "-" "-" '
-        'TID_1234 "-" "-" "-"'
-    )
+from logtext import entry, parse_lines
 
 
 def tags(*lines: str) -> list[tuple[str | None, str | None, str | None]]:

@@ -11,7 +11,7 @@ import pytest
 
 from alb502.cli import main
 
-from test_classifier import entry
+from logtext import entry
 
 
 def make_logs(folder: Path) -> None:

@@ -23,7 +23,7 @@ import pyarrow as pa
 from alb502.athena_regex import parse_line
 from alb502.fields import ALB_LOGS_SCHEMA
 
-from conftest import parse_text
+from logtext import parse_text
 
 RENAMED = {
     "request_method": "request_verb",

@@ -16,7 +16,7 @@ from alb502.athena_regex import parse_line
 from alb502.fields import AWS_COLUMNS
 from alb502.parser import PARSED_SCHEMA
 
-from conftest import parse_lines, parse_text
+from logtext import parse_lines, parse_text
 
 AWS_NAMES = [f.name for f in AWS_COLUMNS]
 

@@ -14,7 +14,7 @@ from alb502.errors import Deadline, InputError
 from alb502.fields import ALB_LOGS_SCHEMA, REJECTS_SCHEMA
 from alb502.pipeline import process_object
 
-from test_classifier import entry
+from logtext import entry
 
 KEY = (
     "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/21/"
