@@ -73,6 +73,8 @@ def object_refs(payload: Mapping[str, Any]) -> list[ObjectRef]:
         if payload.get("detail-type") != "Object Created":
             return []
         detail = payload["detail"]
+        # Decoded like S3 notifications, so one rule holds for every shape;
+        # ALB's own key names never contain "+" or "%", only a user prefix could.
         return [ObjectRef(detail["bucket"]["name"], unquote_plus(detail["object"]["key"]))]
     records = payload.get("Records")
     if isinstance(records, list):
