@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from infra_synth import Synth
 
 from infra import bundling
 from infra.bundling import MAX_UNZIPPED_BYTES, build_bundle, directory_size, pyarrow_version
-
-from conftest import Synth
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from infra_synth import EXISTING_BUCKET, NO_BUNDLING, ROOT, Synth, project_context
 
 from infra.app import STACK_NAME, build_app
 from infra.nag import acknowledge_findings
 from infra.stack import Alb502Stack
-
-from conftest import EXISTING_BUCKET, NO_BUNDLING, ROOT, Synth, project_context
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,9 @@ import re
 from typing import Any
 
 import pytest
+from infra_synth import EXISTING_BUCKET, Synth
 
 from alb502 import metric_names as m
-
-from conftest import EXISTING_BUCKET, Synth
 
 pytestmark = pytest.mark.slow
 

@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
+from infra_synth import Synth
 
 from alb502.fields import ALB_LOGS_SCHEMA, PARTITION_COLUMN, REJECTS_SCHEMA
 from infra.glue_schema import glue_type
 from infra.saved_queries import load_saved_queries
-
-from conftest import Synth
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,68 @@
+"""Synthesizing the CDK app for the infrastructure tests (fixtures: conftest.py).
+
+A module of its own, not conftest.py: test modules import these names, and
+``conftest`` is an ambiguous module name with tests/conftest.py beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+# The CDK app (infra/) is imported from the repository root, which pytest
+# does not put on sys.path by itself.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+# Before jsii starts (first aws_cdk import): see infra/__init__.py.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_cdk.assertions import Template  # noqa: E402
+
+from infra.app import STACK_NAME, build_app  # noqa: E402
+
+#: Context that makes CDK skip asset bundling (for synths that test no bundle).
+NO_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+
+#: An existing log bucket, two load balancers, an alarm e-mail and non-default
+#: function settings: every optional branch of the app.
+EXISTING_BUCKET: dict[str, Any] = {
+    "stackName": "alb502-prod",
+    "logBucketName": "my-alb-logs",
+    "logPrefix": "prod/",
+    "loadBalancers": "app/web/0123456789abcdef,app/api/fedcba9876543210",
+    "alarmEmail": "oncall@example.com",
+    "functionMemoryMb": 3008,
+    "functionTimeoutSeconds": 120,
+    "reservedConcurrency": 4,
+    "maxConcurrency": 3,
+    "batchSize": 2,
+}
+
+
+def project_context(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """cdk.json's context (feature flags and defaults) as the CLI would pass it."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return {**context, **(overrides or {})}
+
+
+@dataclass(frozen=True)
+class Synth:
+    outdir: Path
+    template_path: Path
+    raw: dict[str, Any]
+    template: Template
+    report: dict[str, Any]
+
+
+def synthesize(outdir: Path, overrides: Mapping[str, Any] | None = None) -> Synth:
+    build_app(project_context(overrides), outdir=str(outdir)).synth()
+    template_path = outdir / f"{STACK_NAME}.template.json"
+    raw = json.loads(template_path.read_text())
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return Synth(outdir, template_path, raw, Template.from_json(raw), report)
