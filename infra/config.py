@@ -87,6 +87,13 @@ class Settings:
             raise ValueError("glueDatabaseName: lower-case letters, digits and _ only")
         if not 1 <= self.batch_size <= 10:
             raise ValueError("batchSize must be 1..10")
+        if not 512 <= self.function_ephemeral_storage_mb <= 10240:
+            raise ValueError("functionEphemeralStorageMb must be 512..10240")
+        # Athena's smallest accepted cutoff is 10 MB.
+        if self.athena_bytes_scanned_cutoff < 10_000_000:
+            raise ValueError("athenaBytesScannedCutoff must be at least 10000000 (10 MB)")
+        if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
+            raise ValueError("reservedConcurrency must be at least 1 (omit it for none)")
 
     @property
     def access_log_prefix(self) -> str:

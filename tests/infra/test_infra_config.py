@@ -69,6 +69,9 @@ def test_numbers_from_cli_strings() -> None:
         ({"batchSize": 11}, "1..10"),
         ({"glueDatabaseName": "ALB-502"}, "lower-case"),
         ({"stackName": "alb502 prod"}, "stackName"),
+        ({"functionEphemeralStorageMb": 256}, "512..10240"),
+        ({"athenaBytesScannedCutoff": 1000}, "10 MB"),
+        ({"reservedConcurrency": 0}, "at least 1"),
     ],
 )
 def test_bad_values_are_refused_before_synthesis(context: dict[str, Any], message: str) -> None:
