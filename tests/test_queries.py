@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,9 +79,10 @@ def ok(at: datetime, elb: str, target: str, tpt: float, group: str = WEB_TG) -> 
 def object_name(elb: str, end: datetime) -> str:
     """ALB's object name: the output stem, and the interval end rejects are filed under."""
     name, lb_id = elb.split("/")[1:]
+    random_part = zlib.crc32(f"{elb} {end}".encode())
     return (
         f"{ACCOUNT}_elasticloadbalancing_{REGION}_app.{name}.{lb_id}_"
-        f"{end:%Y%m%dT%H%MZ}_10.0.0.9_{abs(hash((elb, end))) % 10**8:08d}.log.gz"
+        f"{end:%Y%m%dT%H%MZ}_10.0.0.9_{random_part:08x}.log.gz"
     )
 
 
