@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     print("Try next:")
     print(f"  .venv/bin/alb502 report {lake}")
     query = (
-        f"SELECT cause, count(*) AS n FROM '{lake}/alb_logs/*/*.parquet' GROUP BY 1 ORDER BY n DESC"
+        f"SELECT cause, count(*) AS n FROM '{lake}/alb_logs/*/*.parquet' "
+        "WHERE cause IS NOT NULL GROUP BY 1 ORDER BY n DESC"
     )
     print(f"""  .venv/bin/python -c "import duckdb; duckdb.sql(\\"{query}\\").show()\"""")
     print("  .venv/bin/alb502 process --out my-lake path/to/your/alb-logs/   (your own logs)")
