@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup test unit lint demo bench synth clean
+.PHONY: setup test unit lint demo bench bench-handler synth clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -38,8 +38,13 @@ test: lint
 demo: setup
 	$(BIN)/python -m alb502.demo
 
+# Throughput and peak memory of `alb502 process` against AWS's regex per line.
 bench: setup
 	$(BIN)/python benchmarks/bench_process.py
+
+# The Lambda handler against `alb502 process` on one object, both over moto S3.
+bench-handler: setup
+	$(BIN)/python benchmarks/bench_handler.py
 
 synth: setup
 	CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk synth --no-notices --no-version-reporting --quiet
