@@ -13,6 +13,8 @@ from typing import Any
 
 from constructs import Node
 
+from alb502.metric_names import DEFAULT_NAMESPACE
+
 # Load balancer ids exactly as the ``elb`` log field and the ``LoadBalancer``
 # dimension of AWS/ApplicationELB write them: app/<name>/<16 hex>.
 _LOAD_BALANCER = re.compile(r"^app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
@@ -60,7 +62,7 @@ class Settings:
     #: E-mail address subscribed to the alarm topic; "" creates no topic.
     alarm_email: str = ""
     #: Namespace of the custom metrics (the handler's POWERTOOLS_METRICS_NAMESPACE).
-    metrics_namespace: str = "ALB502"
+    metrics_namespace: str = DEFAULT_NAMESPACE
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
