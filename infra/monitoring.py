@@ -27,6 +27,7 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from alb502 import causes
 from alb502 import metric_names as m
 from infra.config import Settings
 
@@ -39,9 +40,9 @@ RATE_WINDOW = 5
 CAUSE_WINDOW = 3
 #: Causes with their own alarm (causes.md): the two that need action on targets.
 ALARMED_CAUSES = {
-    "target_unreachable": "the load balancer could not connect to a target "
+    causes.TARGET_UNREACHABLE: "the load balancer could not connect to a target "
     "(nothing listening, crash or restart, security group/NACL, target TLS)",
-    "target_closed_keepalive": "targets close idle keep-alive connections before the "
+    causes.TARGET_CLOSED_KEEPALIVE: "targets close idle keep-alive connections before the "
     "load balancer does (raise the target's keep-alive timeout above the ALB idle timeout)",
 }
 AWS_ALB_NAMESPACE = "AWS/ApplicationELB"
