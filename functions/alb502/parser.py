@@ -362,6 +362,8 @@ def _one_timestamp(value: str | None) -> object:
 def _split_once(field: pa.Array, separator: str, *, last: bool) -> tuple[pa.Array, pa.Array]:
     """Split at the first (or last) ``separator``; the right part is null when there is none."""
     parts = pc.split_pattern(field, separator, max_splits=1, reverse=last)
+    if parts.null_count == 0 and pc.min(pc.list_value_length(parts)).as_py() == 2:
+        return pc.list_element(parts, 0), pc.list_element(parts, 1)
     pair = pc.list_slice(parts, 0, 2, return_fixed_size_list=True)
     return pc.list_element(pair, 0), pc.list_element(pair, 1)
 
@@ -370,11 +372,16 @@ def _split_host_port(field: pa.Array, pattern: str) -> tuple[pa.Array, pa.Array]
     """``ip:port`` split as AWS's regex splits it (``pattern``): on the last separator.
 
     A plain split on the last colon gives the same answer for every real
-    value; the regex itself only runs where it might not (a ``-`` target,
-    no colon, a port that is not digits).
+    value, and ``-`` (no target) is an empty ip and no port; the regex itself
+    only runs where a split might differ (no colon, a port that is not digits).
     """
     host, port = _split_once(field, ":", last=True)
     conform = pc.fill_null(pc.or_(pc.utf8_is_digit(port), pc.equal(port, "")), False)
+    if pc.all(conform).as_py():
+        return host, port
+    absent = pc.fill_null(pc.equal(field, "-"), False)
+    host = pc.if_else(absent, "", host)
+    conform = pc.or_(conform, absent)
     if pc.all(conform).as_py():
         return host, port
     parts = pc.extract_regex(field, pattern)

@@ -21,7 +21,7 @@ from alb502.errors import InputError
 
 #: Bytes handed to the parser at a time. Big enough for the CSV reader to
 #: run at full speed, small enough that memory does not grow with the object.
-CHUNK_SIZE = 8 * 1024 * 1024
+CHUNK_SIZE = 4 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 #: What a truncated or corrupt gzip stream raises while being read.
 _GZIP_ERRORS: tuple[type[BaseException], ...] = (
@@ -136,16 +136,19 @@ def decompressed(raw: _Readable, source: str) -> _Readable:
     return _Prepended(head, raw)
 
 
-def iter_chunks(stream: _Readable, source: str, chunk_size: int = CHUNK_SIZE) -> Iterator[Chunk]:
+def iter_chunks(
+    stream: _Readable, source: str, chunk_size: int | None = None
+) -> Iterator[Chunk]:
     """Cut a decompressed stream into chunks of whole lines.
 
     A line longer than ``chunk_size`` simply makes its chunk longer: no line
     is ever split.
     """
+    size = chunk_size or CHUNK_SIZE
     next_line = 1
     carry = b""
     while True:
-        block = _read(stream, source, chunk_size)
+        block = _read(stream, source, size)
         if not block:
             break
         end = block.rfind(b"\n")
@@ -164,7 +167,7 @@ def iter_chunks(stream: _Readable, source: str, chunk_size: int = CHUNK_SIZE) ->
 
 
 def read_chunks(
-    source: str, *, client: Any = None, chunk_size: int = CHUNK_SIZE
+    source: str, *, client: Any = None, chunk_size: int | None = None
 ) -> Iterator[Chunk]:
     """Open, decompress and chunk one object. Raises :class:`InputError`."""
     raw = open_object(source, client=client)
