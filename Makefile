@@ -59,4 +59,4 @@ cdk-diff: setup
 	CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk diff --no-notices --no-version-reporting
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out lake .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out build lake demo-lake .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,6 @@ real "now" and an old one four days before, so the queries' own
 from __future__ import annotations
 
 import gzip
-import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,15 +25,10 @@ import sqlglot
 
 from alb502.fields import ALB_LOGS_SCHEMA, REJECTS_SCHEMA
 from alb502.pipeline import process_object
+from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS
+from infra.saved_queries import SavedQuery, load_saved_queries
 
 ROOT = Path(__file__).resolve().parents[1]
-# The CDK app (infra/) is imported from the repository root, which pytest
-# does not put on sys.path by itself.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS  # noqa: E402
-from infra.saved_queries import SavedQuery, load_saved_queries  # noqa: E402
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

@@ -136,9 +136,7 @@ def decompressed(raw: _Readable, source: str) -> _Readable:
     return _Prepended(head, raw)
 
 
-def iter_chunks(
-    stream: _Readable, source: str, chunk_size: int | None = None
-) -> Iterator[Chunk]:
+def iter_chunks(stream: _Readable, source: str, chunk_size: int | None = None) -> Iterator[Chunk]:
     """Cut a decompressed stream into chunks of whole lines.
 
     A line longer than ``chunk_size`` simply makes its chunk longer: no line

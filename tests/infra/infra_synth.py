@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-# The CDK app (infra/) is imported from the repository root, which pytest
-# does not put on sys.path by itself.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 # Before jsii starts (first aws_cdk import): see infra/__init__.py.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk.assertions import Template  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402 - after the environment is set
 
 from infra.app import STACK_NAME, build_app  # noqa: E402
 
