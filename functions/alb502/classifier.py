@@ -34,21 +34,24 @@ def target_key(table: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(table.column("target_ip"), pc.fill_null(port, ""), ":")
 
 
+def _microseconds(time: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """ALB's ``time`` (already validated by the parser) as integer microseconds."""
+    return pc.cast(pc.cast(time, pa.timestamp("us", tz="UTC")), pa.int64())
+
+
 @dataclass
 class TargetActivity:
-    """First and last response ``time`` of each target in one object.
+    """First and last response time (µs) of each target in one object.
 
     Enough to answer rule 4's question ("did this target:port send a
-    response both earlier and later?") without keeping the entries. Times are
-    compared as ALB writes them (fixed-width ISO 8601 UTC, microseconds),
-    which orders them exactly.
+    response both earlier and later?") without keeping the entries.
     """
 
-    first: dict[str, str] = field(default_factory=dict)
-    last: dict[str, str] = field(default_factory=dict)
+    first: dict[str, int] = field(default_factory=dict)
+    last: dict[str, int] = field(default_factory=dict)
 
     @staticmethod
-    def responses(rows: pa.Table) -> dict[str, tuple[str, str]]:
+    def responses(rows: pa.Table) -> dict[str, tuple[int, int]]:
         """First and last response time per target among ``rows`` (one chunk).
 
         Pure, so it runs in the parse workers; :meth:`merge` folds the result in.
@@ -60,12 +63,16 @@ class TargetActivity:
             ),
             False,
         )
-        if not pc.any(answered).as_py():
-            return {}
-        answering = rows.filter(answered)
-        # Grouping on the two columns avoids building an "ip:port" string per row.
+        # Masking beats filtering: the aggregation skips nulls, no rows are copied.
+        times = pc.if_else(answered, _microseconds(rows.column("time")), None)
         grouped = (
-            answering.select(["target_ip", "target_port", "time"])
+            pa.table(
+                {
+                    "target_ip": rows.column("target_ip"),
+                    "target_port": rows.column("target_port"),
+                    "time": times,
+                }
+            )
             .group_by(["target_ip", "target_port"])
             .aggregate([("time", "min"), ("time", "max")])
         )
@@ -78,9 +85,10 @@ class TargetActivity:
                 grouped.column("time_max").to_pylist(),
                 strict=True,
             )
+            if first is not None
         }
 
-    def merge(self, responses: dict[str, tuple[str, str]]) -> None:
+    def merge(self, responses: dict[str, tuple[int, int]]) -> None:
         """Fold in the result of :meth:`responses` for one more chunk."""
         for target, (first, last) in responses.items():
             if target not in self.first or first < self.first[target]:
@@ -92,7 +100,7 @@ class TargetActivity:
         """Fold in the responses among ``rows``."""
         self.merge(self.responses(rows))
 
-    def served_around(self, target: str, time: str) -> bool:
+    def served_around(self, target: str, time: int) -> bool:
         """Did ``target`` send a response both before and after ``time``?"""
         first = self.first.get(target)
         last = self.last.get(target)
@@ -113,7 +121,7 @@ class Entry:
     """The fields of one 502 entry that the rules read."""
 
     target: str
-    time: str
+    time: int  # µs
     target_chosen: bool
     request_processing_time: float | None
     target_status_code: str | None
@@ -204,9 +212,9 @@ def classify(rows_502: pa.Table, activity: TargetActivity) -> pa.Table:
     if rows_502.num_rows == 0:
         return rows_502
     targets = target_key(rows_502).to_pylist()
+    times = _microseconds(rows_502.column("time")).to_pylist()
     columns = rows_502.select(
         [
-            "time",
             "target_ip",
             "request_processing_time",
             "target_status_code",
@@ -217,10 +225,10 @@ def classify(rows_502: pa.Table, activity: TargetActivity) -> pa.Table:
     sources: list[str] = []
     reasons: list[str] = []
     causes: list[str] = []
-    for target, row in zip(targets, columns, strict=True):
+    for target, time, row in zip(targets, times, columns, strict=True):
         entry = Entry(
             target=target,
-            time=row["time"],
+            time=time,
             target_chosen=bool(row["target_ip"]),
             request_processing_time=row["request_processing_time"],
             target_status_code=row["target_status_code"],

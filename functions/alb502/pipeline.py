@@ -119,7 +119,7 @@ class _Prepared:
     #: rule needs to know whether their target answered later on.
     rows_502: pa.Table
     rejects: pa.Table
-    responses: dict[str, tuple[str, str]]
+    responses: dict[str, tuple[int, int]]
     traffic: pa.Table
     first_day: str | None
 
