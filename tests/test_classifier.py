@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from alb502 import causes
-from alb502.classifier import RULES, TargetActivity, classify, is_502
+from alb502.classifier import RULES, TargetActivity, is_502, settle, tag
 from alb502.pipeline import process_object
 from alb502.reader import CHUNK_SIZE
 
@@ -16,23 +19,40 @@ from logtext import entry, parse_lines
 
 
 def tags(*lines: str) -> list[tuple[str | None, str | None, str | None]]:
-    """(error_source, error_reason, cause) of every entry, as one object."""
+    """(error_source, error_reason, cause) of every 502, in line order, as one object."""
     rows = parse_lines(*lines).rows
     activity = TargetActivity()
     activity.add(rows)
-    tagged = classify(rows.filter(is_502(rows)), activity)
+    tagged, pending = tag(rows)
+    settled = settle(tagged.filter(pending), activity)
+    done = pa.concat_tables([tagged.filter(pc.invert(pending)), settled]).sort_by("source_line")
+    errors = done.filter(is_502(done))
     return list(
         zip(
-            tagged.column("error_source").to_pylist(),
-            tagged.column("error_reason").to_pylist(),
-            tagged.column("cause").to_pylist(),
+            errors.column("error_source").to_pylist(),
+            errors.column("error_reason").to_pylist(),
+            errors.column("cause").to_pylist(),
             strict=True,
         )
     )
 
 
-def test_rules_are_causes_md_in_order() -> None:
-    assert [rule.number for rule in RULES] == [1, 2, 3, 4, 5, 6]
+def test_rules_are_causes_md_in_order(shared: Path) -> None:
+    """RULES, the causes and the code families say what causes.md says."""
+    text = (shared / "causes.md").read_text()
+    rule_rows = re.findall(r"^\| (\d) \| .*? \| `?([A-Za-z0-9]+)`?.*? \| (.+?) \|$", text, re.M)
+    assert [rule.number for rule in RULES] == [int(number) for number, _, _ in rule_rows]
+    fixed_reasons = {"3": "FixedResponse", "5": "TargetResponseMissing", "6": "Unclassified"}
+    for number, reason in fixed_reasons.items():
+        assert RULES[int(number) - 1].error_reason == reason
+    documented_causes = set(re.findall(r"^- `([a-z_0-9]+)`", text, re.M))
+    documented_causes |= set(re.findall(r"^\| `([a-z_0-9]+)` \| [A-Z]", text, re.M))
+    documented_causes |= {"target_closed_keepalive", "target_unreachable"}
+    assert set(causes.CAUSES) == documented_causes
+    families = dict(re.findall(r"^\| `([a-z_]+)` \| ([A-Z].*?) \|$", text, re.M))
+    for cause, patterns in causes.CODE_FAMILIES:
+        for pattern in patterns:
+            assert pattern.rstrip("*") in families[cause], (cause, pattern)
 
 
 def test_rule_1_target_answered_502() -> None:
@@ -137,12 +157,36 @@ def test_first_match_wins() -> None:
     assert tags(line) == [("target", "LambdaUnhandled", "target_app_error")]
 
 
-def test_entries_other_than_502_keep_null_tags() -> None:
-    rows = parse_lines(
-        entry(elb_status="504", timings="-1 -1 -1"), entry(elb_status="200", target_status="200")
-    ).rows
-    assert is_502(rows).to_pylist() == [False, False]
-    assert rows.column("cause").null_count == 2
+def test_entries_other_than_502_keep_null_tags(tmp_path: Path) -> None:
+    lines = [
+        entry(elb_status="504", timings="-1 -1 -1"),
+        entry(elb_status="200", target_status="200"),
+        entry(elb_status="503", target="-", error_reason="LambdaThrottling"),
+        entry(),
+    ]
+    source = tmp_path / "object.log"
+    source.write_text("\n".join(lines) + "\n")
+    process_object(str(source), str(tmp_path / "lake"))
+    table = pq.read_table(tmp_path / "lake/alb_logs").sort_by("source_line")
+    assert table.column("cause").to_pylist() == [None, None, None, "target_connection_closed"]
+    assert table.column("error_source").to_pylist() == [None, None, None, "elb"]
+    assert table.column("error_reason").null_count == 3
+
+
+def test_an_outage_object_is_all_held_and_settled(tmp_path: Path) -> None:
+    """Every entry waiting for rule 4: spilled, then settled, none lost."""
+    answer = entry(target="10.0.0.9:80", elb_status="200", target_status="200")
+    lines = [answer.replace("10:00:00.000000", "09:59:00.000000")]
+    lines += [entry(target="10.0.0.9:80", timings="-1 -1 -1")] * 30_000
+    lines += [entry(timings="-1 -1 -1")] * 30_000
+    lines += [answer.replace("10:00:00.000000", "10:01:00.000000")]
+    source = tmp_path / "outage.log"
+    source.write_text("\n".join(lines) + "\n")
+    report = process_object(str(source), str(tmp_path / "lake"))
+    assert dict(report.causes) == {"target_closed_keepalive": 30_000, "target_unreachable": 30_000}
+    table = pq.read_table(tmp_path / "lake/alb_logs")
+    assert table.num_rows == len(lines)
+    assert sorted(table.column("source_line").to_pylist()) == list(range(1, len(lines) + 1))
 
 
 def test_keepalive_rule_sees_the_whole_object(tmp_path: Path) -> None:

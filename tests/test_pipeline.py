@@ -47,7 +47,7 @@ def test_object_spanning_midnight_writes_one_file_per_day(tmp_path: Path) -> Non
     report = process_object(str(source), str(tmp_path / "lake"))
     assert (report.lines, report.rows, report.rejects) == (3, 2, 1)
     assert sorted(files(tmp_path / "lake")) == [
-        f"alb_log_rejects/day=2026-11-21/{STEM}.parquet",
+        f"alb_log_rejects/day=2026-11-20/{STEM}.parquet",
         f"alb_logs/day=2026-11-20/{STEM}.parquet",
         f"alb_logs/day=2026-11-21/{STEM}.parquet",
     ]
@@ -56,7 +56,8 @@ def test_object_spanning_midnight_writes_one_file_per_day(tmp_path: Path) -> Non
     assert day2.column("cause").to_pylist() == ["target_unreachable"]
     assert day2.column("source_key").to_pylist() == [str(source)]
     assert day2.column("source_line").to_pylist() == [2]
-    rejects = pq.read_table(tmp_path / f"lake/alb_log_rejects/day=2026-11-21/{STEM}.parquet")
+    # Rejects have no trusted time: they go under the object's first entry's day.
+    rejects = pq.read_table(tmp_path / f"lake/alb_log_rejects/day=2026-11-20/{STEM}.parquet")
     assert rejects.schema.equals(REJECTS_SCHEMA)
     assert rejects.to_pylist() == [
         {
@@ -66,6 +67,14 @@ def test_object_spanning_midnight_writes_one_file_per_day(tmp_path: Path) -> Non
             "reason": "too_few_fields",
         }
     ]
+
+
+def test_rejects_day_without_entries_comes_from_the_interval(tmp_path: Path) -> None:
+    source = write(tmp_path / KEY.replace("T0005Z", "T0000Z"), ["junk", ""])
+    process_object(str(source), str(tmp_path / "lake"))
+    stem = STEM.replace("T0005Z", "T0000Z")
+    # The interval ending at 00:00 holds the previous day's last 5 minutes.
+    assert list(files(tmp_path / "lake")) == [f"alb_log_rejects/day=2026-11-20/{stem}.parquet"]
 
 
 def test_reprocessing_overwrites_instead_of_duplicating(tmp_path: Path) -> None:

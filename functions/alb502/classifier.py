@@ -1,10 +1,14 @@
 """Classify stage: tag every 502 with error_source, error_reason and cause.
 
 The rules are ``causes.md``'s, first match wins: ``RULES`` reads like its
-rule table (the code families of rule 2 are in ``causes``). Entries that are not 502s keep
-null tags. The keep-alive rule needs the whole object (did the target
-answer before and after?), so ``TargetActivity`` is accumulated over every
-chunk first and the 502s are classified at the end of the object.
+rule table (the code families of rule 2 are in ``causes``). Each rule is a
+column-wise test, so a chunk is tagged in a few compute calls whatever its
+share of 502s. Entries that are not 502s keep null tags.
+
+Rule 4 alone needs the whole object (did the target answer before and
+after?): :func:`tag` leaves those entries' cause pending, the caller holds
+them, and :func:`settle` decides them from the ``TargetActivity`` gathered
+over every chunk.
 """
 
 from __future__ import annotations
@@ -29,9 +33,13 @@ from alb502.causes import (
 
 
 def target_key(table: pa.Table) -> pa.Array:
-    """``ip:port`` of the chosen target, as one string per entry."""
+    """``ip:port`` of the chosen target, as one string per entry (for reports)."""
     port = pc.cast(table.column("target_port"), pa.string())
     return pc.binary_join_element_wise(table.column("target_ip"), pc.fill_null(port, ""), ":")
+
+
+#: A target as the log names it: ip and port (port null when the log has none).
+Target = tuple[str, int | None]
 
 
 def _microseconds(time: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -47,11 +55,11 @@ class TargetActivity:
     response both earlier and later?") without keeping the entries.
     """
 
-    first: dict[str, int] = field(default_factory=dict)
-    last: dict[str, int] = field(default_factory=dict)
+    first: dict[Target, int] = field(default_factory=dict)
+    last: dict[Target, int] = field(default_factory=dict)
 
     @staticmethod
-    def responses(rows: pa.Table) -> dict[str, tuple[int, int]]:
+    def responses(rows: pa.Table) -> dict[Target, tuple[int, int]]:
         """First and last response time per target among ``rows`` (one chunk).
 
         Pure, so it runs in the parse workers; :meth:`merge` folds the result in.
@@ -77,7 +85,7 @@ class TargetActivity:
             .aggregate([("time", "min"), ("time", "max")])
         )
         return {
-            f"{ip}:{'' if port is None else port}": (first, last)
+            (ip, port): (first, last)
             for ip, port, first, last in zip(
                 grouped.column("target_ip").to_pylist(),
                 grouped.column("target_port").to_pylist(),
@@ -88,7 +96,7 @@ class TargetActivity:
             if first is not None
         }
 
-    def merge(self, responses: dict[str, tuple[int, int]]) -> None:
+    def merge(self, responses: dict[Target, tuple[int, int]]) -> None:
         """Fold in the result of :meth:`responses` for one more chunk."""
         for target, (first, last) in responses.items():
             if target not in self.first or first < self.first[target]:
@@ -100,57 +108,75 @@ class TargetActivity:
         """Fold in the responses among ``rows``."""
         self.merge(self.responses(rows))
 
-    def served_around(self, target: str, time: int) -> bool:
-        """Did ``target`` send a response both before and after ``time``?"""
-        first = self.first.get(target)
-        last = self.last.get(target)
-        return first is not None and last is not None and first < time < last
+    def table(self) -> pa.Table:
+        """The first and last response time of each target, as a table."""
+        targets = list(self.first)
+        return pa.table(
+            {
+                "target_ip": pa.array([ip for ip, _ in targets], pa.string()),
+                "target_port": pa.array([port for _, port in targets], pa.int32()),
+                "first_response": pa.array([self.first[t] for t in targets], pa.int64()),
+                "last_response": pa.array([self.last[t] for t in targets], pa.int64()),
+            }
+        )
 
 
 # -- the rules ------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Tag:
-    error_reason: str
-    cause: str
+#: A column-wise test or value over the 502 entries of a chunk.
+Column = Callable[[pa.Table], pa.Array]
 
 
-@dataclass(frozen=True)
-class Entry:
-    """The fields of one 502 entry that the rules read."""
+def _target_answered_502(rows: pa.Table) -> pa.Array:
+    return pc.fill_null(pc.equal(rows.column("target_status_code"), "502"), False)
 
-    target: str
-    time: int  # µs
-    target_chosen: bool
-    request_processing_time: float | None
-    target_status_code: str | None
-    logged_reason: str | None
-    actions: frozenset[str]
+
+def _logged(rows: pa.Table) -> pa.Array:
+    code = rows.column("lambda_error_reason")
+    return pc.fill_null(pc.and_(pc.not_equal(code, "-"), pc.not_equal(code, "")), False)
+
+
+def _action(rows: pa.Table, action: str) -> pa.Array:
+    pattern = f"(^|,){action}(,|$)"
+    return pc.fill_null(pc.match_substring_regex(rows.column("actions_executed"), pattern), False)
+
+
+def _target_chosen(rows: pa.Table) -> pa.Array:
+    return pc.fill_null(pc.not_equal(rows.column("target_ip"), ""), False)
+
+
+def _request_processing_time(rows: pa.Table, compare: str, value: float) -> pa.Array:
+    return pc.fill_null(
+        pc.call_function(compare, [rows.column("request_processing_time"), value]), False
+    )
+
+
+def _no_response(rows: pa.Table) -> pa.Array:
+    return pc.fill_null(pc.equal(rows.column("target_status_code"), "-"), False)
+
+
+def _logged_code_or(default: str) -> Column:
+    return lambda rows: pc.if_else(_logged(rows), rows.column("lambda_error_reason"), default)
+
+
+def _cause_of_codes(rows: pa.Table) -> pa.Array:
+    """Rule 2's family table applied to a column of codes (few distinct ones)."""
+    codes = rows.column("lambda_error_reason")
+    distinct = pc.unique(codes)
+    causes = pa.array([cause_of_code(code or "") for code in distinct.to_pylist()], pa.string())
+    return causes.take(pc.index_in(codes, distinct))
 
 
 @dataclass(frozen=True)
 class Rule:
+    """One row of causes.md's rule table."""
+
     number: int
     signature: str
-    applies: Callable[[Entry], bool]
-    tag: Callable[[Entry, TargetActivity], Tag]
-
-
-def _logged(entry: Entry) -> bool:
-    return entry.logged_reason not in (None, "", "-")
-
-
-def _rule_target_response(entry: Entry, _: TargetActivity) -> Tag:
-    reason = entry.logged_reason if _logged(entry) else "TargetResponse502"
-    return Tag(str(reason), TARGET_APP_ERROR)
-
-
-def _rule_connection_failed(entry: Entry, activity: TargetActivity) -> Tag:
-    kept_alive = activity.served_around(entry.target, entry.time)
-    return Tag(
-        "TargetConnectionFailed", TARGET_CLOSED_KEEPALIVE if kept_alive else TARGET_UNREACHABLE
-    )
+    applies: Column
+    error_reason: Column | str
+    #: ``None``: decided over the whole object by :func:`settle` (rule 4).
+    cause: Column | str | None
 
 
 #: causes.md's rule table, in order; the first rule that applies tags the entry.
@@ -158,48 +184,45 @@ RULES: tuple[Rule, ...] = (
     Rule(
         1,
         "target_status_code is 502",
-        lambda e: e.target_status_code == "502",
-        _rule_target_response,
+        _target_answered_502,
+        _logged_code_or("TargetResponse502"),
+        TARGET_APP_ERROR,
     ),
     Rule(
         2,
         "the logged error_reason is not -",
         _logged,
-        lambda e, _: Tag(str(e.logged_reason), cause_of_code(str(e.logged_reason))),
+        lambda rows: rows.column("lambda_error_reason"),
+        _cause_of_codes,
     ),
     Rule(
         3,
         "actions_executed includes fixed-response and not forward",
-        lambda e: "fixed-response" in e.actions and "forward" not in e.actions,
-        lambda e, _: Tag("FixedResponse", FIXED_RESPONSE),
+        lambda rows: pc.and_(_action(rows, "fixed-response"), pc.invert(_action(rows, "forward"))),
+        "FixedResponse",
+        FIXED_RESPONSE,
     ),
     Rule(
         4,
         "a target was chosen and request_processing_time is -1",
-        lambda e: e.target_chosen and e.request_processing_time == -1,
-        _rule_connection_failed,
+        lambda rows: pc.and_(_target_chosen(rows), _request_processing_time(rows, "equal", -1.0)),
+        "TargetConnectionFailed",
+        None,  # target_closed_keepalive or target_unreachable: see settle()
     ),
     Rule(
         5,
         "a target was chosen, request_processing_time >= 0, no target_status_code",
-        lambda e: (
-            e.target_chosen
-            and e.request_processing_time is not None
-            and e.request_processing_time >= 0
-            and e.target_status_code == "-"
+        lambda rows: pc.and_(
+            pc.and_(_target_chosen(rows), _request_processing_time(rows, "greater_equal", 0.0)),
+            _no_response(rows),
         ),
-        lambda e, _: Tag("TargetResponseMissing", TARGET_CONNECTION_CLOSED),
+        "TargetResponseMissing",
+        TARGET_CONNECTION_CLOSED,
     ),
-    Rule(6, "anything else", lambda e: True, lambda e, _: Tag("Unclassified", UNKNOWN)),
+    Rule(
+        6, "anything else", lambda rows: pc.is_valid(rows.column("time")), "Unclassified", UNKNOWN
+    ),
 )
-
-
-def tag(entry: Entry, activity: TargetActivity) -> Tag:
-    """The first rule that applies to a 502 entry gives its tags."""
-    for rule in RULES:
-        if rule.applies(entry):
-            return rule.tag(entry, activity)
-    raise AssertionError("rule 6 applies to everything")  # pragma: no cover
 
 
 def is_502(rows: pa.Table) -> pa.Array:
@@ -207,39 +230,68 @@ def is_502(rows: pa.Table) -> pa.Array:
     return pc.fill_null(pc.equal(rows.column("elb_status_code"), 502), False)
 
 
-def classify(rows_502: pa.Table, activity: TargetActivity) -> pa.Table:
-    """Set the three tags on 502 entries (a few per object: plain Python is fine)."""
-    if rows_502.num_rows == 0:
-        return rows_502
-    targets = target_key(rows_502).to_pylist()
-    times = _microseconds(rows_502.column("time")).to_pylist()
-    columns = rows_502.select(
-        [
-            "target_ip",
-            "request_processing_time",
-            "target_status_code",
-            "lambda_error_reason",
-            "actions_executed",
-        ]
-    ).to_pylist()
-    sources: list[str] = []
-    reasons: list[str] = []
-    causes: list[str] = []
-    for target, time, row in zip(targets, times, columns, strict=True):
-        entry = Entry(
-            target=target,
-            time=time,
-            target_chosen=bool(row["target_ip"]),
-            request_processing_time=row["request_processing_time"],
-            target_status_code=row["target_status_code"],
-            logged_reason=row["lambda_error_reason"],
-            actions=frozenset((row["actions_executed"] or "").split(",")),
-        )
-        result = tag(entry, activity)
-        sources.append("target" if entry.target_status_code == "502" else "elb")
-        reasons.append(result.error_reason)
-        causes.append(result.cause)
-    for name, values in (("error_source", sources), ("error_reason", reasons), ("cause", causes)):
-        index = rows_502.schema.get_field_index(name)
-        rows_502 = rows_502.set_column(index, name, pa.array(values, pa.string()))
-    return rows_502
+def _values(value: Column | str, rows: pa.Table) -> pa.Array | pa.Scalar:
+    return pa.scalar(value, pa.string()) if isinstance(value, str) else value(rows)
+
+
+def tag(rows: pa.Table) -> tuple[pa.Table, pa.Array]:
+    """Tag the 502s of ``rows`` (one chunk) by ``RULES``.
+
+    Returns the tagged rows and a mask of the entries whose cause is still
+    pending (rule 4): the caller holds those for :func:`settle`.
+    """
+    is502 = _array(is_502(rows))
+    no_pending = pa.repeat(pa.scalar(False), rows.num_rows)
+    if not pc.any(is502).as_py():
+        return rows, no_pending
+    errors = rows.filter(is502)
+    remaining = pa.repeat(pa.scalar(True), errors.num_rows)
+    reason = pa.nulls(errors.num_rows, pa.string())
+    cause = pa.nulls(errors.num_rows, pa.string())
+    pending = pa.repeat(pa.scalar(False), errors.num_rows)
+    for rule in RULES:
+        matched = pc.and_(remaining, rule.applies(errors))
+        if not pc.any(matched).as_py():
+            continue
+        reason = pc.if_else(matched, _values(rule.error_reason, errors), reason)
+        if rule.cause is None:
+            pending = pc.or_(pending, matched)
+        else:
+            cause = pc.if_else(matched, _values(rule.cause, errors), cause)
+        remaining = pc.and_(remaining, pc.invert(matched))
+    source = pc.if_else(_target_answered_502(errors), "target", "elb")
+    for name, values in (("error_source", source), ("error_reason", reason), ("cause", cause)):
+        index = rows.schema.get_field_index(name)
+        column = pc.replace_with_mask(rows.column(name).combine_chunks(), is502, _array(values))
+        rows = rows.set_column(index, name, column)
+    return rows, pc.replace_with_mask(no_pending, is502, _array(pending))
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (``replace_with_mask`` takes no chunked input)."""
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def settle(held: pa.Table, activity: TargetActivity) -> pa.Table:
+    """Rule 4's cause for held entries, now that the whole object is known.
+
+    ``target_closed_keepalive`` when the same target:port sent a response
+    both earlier and later (by ``time``) in the object, else
+    ``target_unreachable``: alb502's inference, see causes.md.
+    """
+    if held.num_rows == 0:
+        return held
+    order = pa.array(range(held.num_rows), pa.int64())
+    keys = held.select(["target_ip", "target_port"]).append_column("_row", order)
+    joined = keys.join(activity.table(), ["target_ip", "target_port"], join_type="left outer")
+    joined = joined.sort_by("_row")
+    time = _microseconds(held.column("time"))
+    kept_alive = pc.fill_null(
+        pc.and_(
+            pc.less(joined.column("first_response"), time),
+            pc.less(time, joined.column("last_response")),
+        ),
+        False,
+    )
+    cause = pc.if_else(kept_alive, TARGET_CLOSED_KEEPALIVE, TARGET_UNREACHABLE)
+    return held.set_column(held.schema.get_field_index("cause"), "cause", cause)

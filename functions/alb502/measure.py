@@ -33,52 +33,64 @@ class Measure:
         self._minutes: dict[tuple[str, datetime], MinuteCounts] = {}
 
     @staticmethod
-    def count_requests(rows: pa.Table) -> pa.Table:
-        """Entries and 502s (by who produced them) per load balancer and minute.
+    def count(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Per load balancer and minute: entries and 502s by source, and 502s by cause.
 
-        Pure and column-wise, so it runs in the parse workers; :meth:`add_counts`
-        folds the (small) result in.
+        ``rows`` are tagged (``classifier.tag``); entries whose cause is still
+        pending are counted by cause later, through :meth:`add_causes`. Pure
+        and column-wise, so it runs in the parse workers.
         """
-        is_502 = pc.fill_null(pc.equal(rows.column("elb_status_code"), 502), False)
-        from_target = pc.fill_null(pc.equal(rows.column("target_status_code"), "502"), False)
-        return (
+        source = rows.column("error_source")
+        minute = pc.floor_temporal(rows.column("request_ts"), unit="minute")
+        traffic = (
             pa.table(
                 {
                     "elb": rows.column("elb"),
-                    "minute": pc.floor_temporal(rows.column("request_ts"), unit="minute"),
-                    "elb_502": pc.cast(pc.and_(is_502, pc.invert(from_target)), pa.int64()),
-                    "target_502": pc.cast(pc.and_(is_502, from_target), pa.int64()),
+                    "minute": minute,
+                    "elb_502": pc.cast(pc.fill_null(pc.equal(source, "elb"), False), pa.int64()),
+                    "target_502": pc.cast(
+                        pc.fill_null(pc.equal(source, "target"), False), pa.int64()
+                    ),
                 }
             )
             .group_by(["elb", "minute"])
             .aggregate([("elb_502", "count"), ("elb_502", "sum"), ("target_502", "sum")])
         )
+        return traffic, Measure._causes(rows, minute)
 
-    def add_counts(self, counts: pa.Table) -> None:
-        """Fold in one result of :meth:`count_requests`."""
+    @staticmethod
+    def _causes(rows: pa.Table, minute: pa.Array | pa.ChunkedArray) -> pa.Table:
+        tagged = pc.is_valid(rows.column("cause"))
+        return (
+            pa.table({"elb": rows.column("elb"), "minute": minute, "cause": rows.column("cause")})
+            .filter(tagged)
+            .group_by(["elb", "minute", "cause"])
+            .aggregate([([], "count_all")])
+        )
+
+    def add(self, traffic: pa.Table, causes: pa.Table) -> None:
+        """Fold in one result of :meth:`count`."""
         names = ("elb", "minute", "elb_502_count", "elb_502_sum", "target_502_sum")
         for elb, minute, requests, elb_502, target_502 in zip(
-            *(counts.column(name).to_pylist() for name in names), strict=True
+            *(traffic.column(name).to_pylist() for name in names), strict=True
         ):
             entry = self._entry(elb, minute)
             entry.requests += requests
             entry.elb_502 += elb_502
             entry.target_502 += target_502
+        self._add_causes(causes)
 
-    def add_requests(self, rows: pa.Table) -> None:
-        """Count the entries of ``rows``."""
-        if rows.num_rows:
-            self.add_counts(self.count_requests(rows))
+    def add_causes(self, settled: pa.Table) -> None:
+        """Count the causes of entries settled at the end of the object."""
+        minute = pc.floor_temporal(settled.column("request_ts"), unit="minute")
+        self._add_causes(self._causes(settled, minute))
 
-    def add_causes(self, tagged_502: pa.Table) -> None:
-        """Count classified 502s by cause."""
-        for elb, ts, cause in zip(
-            tagged_502.column("elb").to_pylist(),
-            pc.floor_temporal(tagged_502.column("request_ts"), unit="minute").to_pylist(),
-            tagged_502.column("cause").to_pylist(),
+    def _add_causes(self, causes: pa.Table) -> None:
+        for elb, minute, cause, count in zip(
+            *(causes.column(name).to_pylist() for name in ("elb", "minute", "cause", "count_all")),
             strict=True,
         ):
-            self._entry(elb, ts).by_cause[cause] += 1
+            self._entry(elb, minute).by_cause[cause] += count
 
     def _entry(self, elb: str, minute: datetime) -> MinuteCounts:
         key = (elb, minute)
@@ -89,3 +101,10 @@ class Measure:
     def minutes(self) -> list[MinuteCounts]:
         """All counts, by minute then load balancer."""
         return sorted(self._minutes.values(), key=lambda m: (m.minute, m.load_balancer))
+
+    def causes(self) -> Counter[str]:
+        """502s by cause over the whole object."""
+        total: Counter[str] = Counter()
+        for minute in self._minutes.values():
+            total.update(minute.by_cause)
+        return total

@@ -11,14 +11,14 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from alb502 import layout, memory
-from alb502.classifier import TargetActivity, classify, is_502
+from alb502.classifier import Target, TargetActivity, settle, tag
 from alb502.errors import Deadline
 from alb502.measure import Measure, MinuteCounts
 from alb502.parser import parse_chunk
@@ -71,75 +71,79 @@ def process_object(
     output = ObjectOutput(lake, layout.stem(key), key, client=s3_client)
     activity = TargetActivity()
     measure = Measure()
-    held_502: list[pa.Table] = []
     rejects: list[pa.Table] = []
     first_day: str | None = None
     try:
         for chunk, prepared in _prepare_ahead(read_chunks(source, client=s3_client)):
-            if should_stop is not None and should_stop():
-                raise Deadline(f"{source}: stopped at line {chunk.first_line}, time ran out")
+            _check(should_stop, f"{source}: stopped at line {chunk.first_line}, time ran out")
             report.lines += chunk.lines
             report.bytes += len(chunk.data)
             report.rows += prepared.entries
             activity.merge(prepared.responses)
-            measure.add_counts(prepared.traffic)
-            if first_day is None and prepared.first_day is not None:
-                first_day = prepared.first_day
+            measure.add(prepared.traffic, prepared.causes)
+            first_day = first_day or prepared.first_day
             output.add_rows(prepared.rows)
-            if prepared.rows_502.num_rows:
-                held_502.append(prepared.rows_502)
+            output.hold(prepared.held)
             if prepared.rejects.num_rows:
                 rejects.append(prepared.rejects)
-        if held_502:
-            tagged = classify(pa.concat_tables(held_502), activity)
-            output.add_rows(tagged)
-            measure.add_causes(tagged)
-            report.causes.update(tagged.column("cause").to_pylist())
+        # Rule 4's entries waited for the whole object: settle them now.
+        for held in output.held():
+            settled = settle(held, activity)
+            measure.add_causes(settled)
+            output.add_rows(settled)
         if rejects:
             table = pa.concat_tables(rejects)
             report.rejects = table.num_rows
-            output.add_rejects(table, _rejects_day(report.interval_end, first_day))
+            output.add_rejects(table, _rejects_day(first_day, report.interval_end))
+        _check(should_stop, f"{source}: stopped before writing, time ran out")
         report.outputs = output.commit()
     except BaseException:
         output.abort()
         raise
     report.minutes = measure.minutes()
+    report.causes = measure.causes()
     report.seconds = time.perf_counter() - started
     return report
 
 
+def _check(should_stop: Callable[[], bool] | None, message: str) -> None:
+    if should_stop is not None and should_stop():
+        raise Deadline(message)
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """One chunk after the per-chunk work: parsed, split, and summed up."""
+    """One chunk after the per-chunk work: parsed, tagged, split, and summed up."""
 
     entries: int
-    #: Entries that are not 502s, ready to write.
+    #: Tagged entries, ready to write.
     rows: pa.Table
-    #: 502s: they wait for the end of the object, because the keep-alive
-    #: rule needs to know whether their target answered later on.
-    rows_502: pa.Table
+    #: Entries whose cause waits for the whole object (rule 4).
+    held: pa.Table
     rejects: pa.Table
-    responses: dict[str, tuple[int, int]]
+    responses: dict[Target, tuple[int, int]]
     traffic: pa.Table
+    causes: pa.Table
     first_day: str | None
 
 
 def _prepare(chunk: Chunk) -> _Prepared:
     """Everything about one chunk that does not need the other chunks."""
     parsed = parse_chunk(chunk)
-    rows = parsed.rows
-    mask = is_502(rows)
-    if pc.any(mask).as_py():
-        rows_502, rows = rows.filter(mask), rows.filter(pc.invert(mask))
+    rows, pending = tag(parsed.rows)
+    traffic, causes = Measure.count(rows)
+    if pc.any(pending).as_py():
+        held, rows = rows.filter(pending), rows.filter(pc.invert(pending))
     else:
-        rows_502 = rows.schema.empty_table()
+        held = rows.schema.empty_table()
     return _Prepared(
         entries=parsed.rows.num_rows,
         rows=rows,
-        rows_502=rows_502,
+        held=held,
         rejects=parsed.rejects,
         responses=TargetActivity.responses(parsed.rows),
-        traffic=Measure.count_requests(parsed.rows),
+        traffic=traffic,
+        causes=causes,
         first_day=parsed.rows.column("time")[0].as_py()[:10] if parsed.rows.num_rows else None,
     )
 
@@ -167,10 +171,15 @@ def _prepare_ahead(chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, _Prepared]]
                 future.cancel()
 
 
-def _rejects_day(interval_end: datetime | None, first_day: str | None) -> str:
-    """Rejected lines have no trusted time: file them under the object's day."""
-    if interval_end is not None:
-        return interval_end.strftime("%Y-%m-%d")
+def _rejects_day(first_day: str | None, interval_end: datetime | None) -> str:
+    """Rejected lines have no trusted time: file them under the object's day.
+
+    That is the day of its first entry, else the day its 5-minute interval
+    starts (from its name), else 1970-01-01: always the same for the same
+    object, so re-processing overwrites.
+    """
     if first_day is not None:
         return first_day
-    return datetime.now(UTC).strftime("%Y-%m-%d")
+    if interval_end is not None:
+        return (interval_end - timedelta(minutes=5)).strftime("%Y-%m-%d")
+    return "1970-01-01"

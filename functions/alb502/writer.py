@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ class ObjectOutput:
         self._client = client
         self._staging = Path(tempfile.mkdtemp(prefix="alb502-"))
         self._files: dict[tuple[str, str], _DayFile] = {}
+        self._held: pq.ParquetWriter | None = None
 
     # -- adding ---------------------------------------------------------------
 
@@ -105,6 +107,31 @@ class ObjectOutput:
             self._add(
                 REJECTS_TABLE, REJECTS_SCHEMA, rejects, pa.repeat(pa.scalar(day), len(rejects))
             )
+
+    def hold(self, rows: pa.Table) -> None:
+        """Keep entries aside until the end of the object, on disk, not in memory.
+
+        During an outage most entries of an object can be waiting for the
+        keep-alive rule; spilling them keeps memory flat. :meth:`held` gives
+        them back.
+        """
+        if rows.num_rows == 0:
+            return
+        if self._held is None:
+            # lz4: this file is read back once, minutes later, by this process.
+            path = self._staging / "held.parquet"
+            self._held = pq.ParquetWriter(path, rows.schema, compression="lz4")
+        self._held.write_table(rows)
+
+    def held(self) -> Iterator[pa.Table]:
+        """The entries :meth:`hold` kept, a row group at a time."""
+        if self._held is None:
+            return
+        self._held.close()
+        self._held = None
+        held = pq.ParquetFile(self._staging / "held.parquet")
+        for index in range(held.num_row_groups):
+            yield held.read_row_group(index)
 
     def _add(self, table: str, schema: pa.Schema, rows: pa.Table, days: pa.Array) -> None:
         unique = pc.unique(days).to_pylist()
@@ -146,6 +173,9 @@ class ObjectOutput:
 
     def commit(self) -> list[str]:
         """Put every staged file in place; return where they went."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         for (table, _), out in self._files.items():
             self._flush(out, ALB_LOGS_SCHEMA if table == ALB_LOGS_TABLE else REJECTS_SCHEMA)
             out.writer.close()
@@ -162,6 +192,9 @@ class ObjectOutput:
 
     def abort(self) -> None:
         """Forget everything staged: nothing reaches the lake."""
+        if self._held is not None:
+            with contextlib.suppress(Exception):
+                self._held.close()
         for out in self._files.values():
             # The staged file is removed just below, whatever state it is in.
             with contextlib.suppress(Exception):
