@@ -150,6 +150,23 @@ class Monitoring(Construct):
                 "maxConcurrency too low, or failures)."
             ),
         )
+        # Per-object failures are reported to the event source, not raised, so
+        # they count in no Lambda Errors, and ProcessingLag is only emitted on
+        # success: the age of the oldest message is what grows when every
+        # object fails (long before the DLQ gets its first message).
+        self.queue_age_alarm = self._alarm(
+            "QueueAge",
+            metric=queue.metric_approximate_age_of_oldest_message(
+                period=PERIOD, statistic="Maximum"
+            ),
+            threshold=settings.lag_threshold_seconds,
+            description=(
+                f"The oldest message in the alb502 queue is more than "
+                f"{settings.lag_threshold_seconds} s old: log objects are failing (retried "
+                "until dead-lettered) or not being picked up (throttling, maxConcurrency "
+                "too low). Check the function's log for failed objects."
+            ),
+        )
         self.rejects_alarm = self._alarm(
             "RejectedLines",
             metric=self.health_metric(m.LINES_REJECTED, "Sum"),
@@ -253,24 +270,34 @@ class Monitoring(Construct):
 
     # -- dashboard -----------------------------------------------------------
 
-    def _all_lbs_rate(self) -> cw.MathExpression:
+    def _search_total(self, name: str) -> str:
         # Dashboards (unlike alarms) may SEARCH; '{ns,LoadBalancer}' matches
         # exactly the [LoadBalancer] dimension set, not Errors502's.
+        search = (
+            f"SEARCH('{{{self.namespace},{m.LOAD_BALANCER}}} MetricName=\"{name}\"', 'Sum', 300)"
+        )
+        return f"SUM({search})"
+
+    def _all_lbs_rate(self) -> cw.MathExpression:
         def total(name: str) -> str:
-            search = (
-                f"SEARCH('{{{self.namespace},{m.LOAD_BALANCER}}} "
-                f"MetricName=\"{name}\"', 'Sum', 300)"
-            )
-            return f"FILL(SUM({search}), 0)"
+            return f"FILL({self._search_total(name)}, 0)"
 
         return cw.MathExpression(
             expression=(
                 f"100 * ({total(m.ELB_502)} + {total(m.TARGET_502)}) / "
-                f"SUM(SEARCH('{{{self.namespace},{m.LOAD_BALANCER}}} "
-                f"MetricName=\"{m.REQUESTS}\"', 'Sum', 300))"
+                f"{self._search_total(m.REQUESTS)}"
             ),
             using_metrics={},
             label="502 rate % (all load balancers)",
+            period=PERIOD,
+        )
+
+    def _all_lbs_elb_502(self) -> cw.MathExpression:
+        """alb502's ELB502 count summed over every load balancer: AWS's count's twin."""
+        return cw.MathExpression(
+            expression=f"FILL({self._search_total(m.ELB_502)}, 0)",
+            using_metrics={},
+            label="alb502 ELB502 (all load balancers)",
             period=PERIOD,
         )
 
@@ -318,9 +345,9 @@ class Monitoring(Construct):
                 width=12,
             ),
             cw.GraphWidget(
-                title="502 rate (alb502) next to AWS's HTTPCode_ELB_502_Count",
+                title="502 rate; alb502's ELB502 next to AWS's HTTPCode_ELB_502_Count",
                 left=[self._all_lbs_rate()],
-                right=[self._aws_elb_502(None)],
+                right=[self._aws_elb_502(None), self._all_lbs_elb_502()],
                 left_y_axis=cw.YAxisProps(label="%", min=0, show_units=False),
                 right_y_axis=cw.YAxisProps(label="count", min=0, show_units=False),
                 width=12,
@@ -383,7 +410,16 @@ class Monitoring(Construct):
                         period=PERIOD, label="dead letters"
                     ),
                 ],
-                right=[queue.metric_approximate_age_of_oldest_message(period=PERIOD)],
+                right=[
+                    queue.metric_approximate_age_of_oldest_message(
+                        period=PERIOD, statistic="Maximum", label="age of oldest message (s)"
+                    )
+                ],
+                right_annotations=[
+                    cw.HorizontalAnnotation(
+                        value=self.settings.lag_threshold_seconds, label="age alarm threshold"
+                    )
+                ],
                 width=8,
             ),
             cw.GraphWidget(

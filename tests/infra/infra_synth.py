@@ -37,6 +37,7 @@ EXISTING_BUCKET: dict[str, Any] = {
     "reservedConcurrency": 4,
     "maxConcurrency": 3,
     "batchSize": 2,
+    "lagThresholdSeconds": 900,
 }
 
 

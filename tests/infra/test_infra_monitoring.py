@@ -175,6 +175,11 @@ def test_health_alarms(default_synth: Synth) -> None:
         for k in resources
         if k.startswith("ProcessorDeadLetterQueue") and resources[k]["Type"] == "AWS::SQS::Queue"
     ]
+    (queue_id,) = [
+        k
+        for k in resources
+        if k.startswith("ProcessorQueue") and resources[k]["Type"] == "AWS::SQS::Queue"
+    ]
     (function_id,) = [
         k
         for k, r in resources.items()
@@ -191,6 +196,12 @@ def test_health_alarms(default_synth: Synth) -> None:
         "crashed or timed out": ("AWS/Lambda", "Errors", "Sum", 0),
         "after their 5-minute interval": (m.DEFAULT_NAMESPACE, m.PROCESSING_LAG, "Maximum", 1800),
         "could not be parsed": (m.DEFAULT_NAMESPACE, m.LINES_REJECTED, "Sum", 0),
+        "oldest message in the alb502 queue": (
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            "Maximum",
+            1800,
+        ),
     }
     for needle, (namespace, name, statistic, threshold) in want.items():
         (alarm,) = by_description(synth, needle)
@@ -200,13 +211,30 @@ def test_health_alarms(default_synth: Synth) -> None:
             statistic,
         )
         assert alarm["Threshold"] == threshold
+        assert alarm["Period"] == 300
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
     (dlq_alarm,) = by_description(synth, "sit in the dead-letter queue")
     assert dlq_alarm["Dimensions"] == [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}
     ]
+    # The age alarm watches the main queue (failing objects sit there for
+    # hours before the DLQ sees them), not the dead-letter queue.
+    (age_alarm,) = by_description(synth, "oldest message in the alb502 queue")
+    assert age_alarm["AlarmName"] == "Alb502-QueueAge"
+    assert age_alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}
+    ]
+    assert (age_alarm["EvaluationPeriods"], age_alarm["DatapointsToAlarm"]) == (1, 1)
     (errors_alarm,) = by_description(synth, "crashed or timed out")
     assert errors_alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+
+
+def test_lag_threshold_sets_both_lag_alarms(existing_synth: Synth) -> None:
+    threshold = EXISTING_BUCKET["lagThresholdSeconds"]
+    (age_alarm,) = by_description(existing_synth, "oldest message in the alb502 queue")
+    (lag_alarm,) = by_description(existing_synth, "after their 5-minute interval")
+    assert age_alarm["Threshold"] == lag_alarm["Threshold"] == threshold != 1800
 
 
 def test_alarm_email_gets_every_alarm(existing_synth: Synth, default_synth: Synth) -> None:
@@ -218,14 +246,14 @@ def test_alarm_email_gets_every_alarm(existing_synth: Synth, default_synth: Synt
     assert subscription["Properties"]["TopicArn"] == {"Ref": topic_id}
     for alarm in alarms(existing_synth).values():
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-    # 2 rate alarms, 2 cause alarms, 4 health alarms.
-    assert len(alarms(existing_synth)) == 8
+    # 2 rate alarms, 2 cause alarms, 5 health alarms.
+    assert len(alarms(existing_synth)) == 9
 
     assert not [
         r for r in default_synth.raw["Resources"].values() if r["Type"].startswith("AWS::SNS")
     ]
     assert all("AlarmActions" not in a for a in alarms(default_synth).values())
-    assert len(alarms(default_synth)) == 6
+    assert len(alarms(default_synth)) == 7
 
 
 def test_dashboard_widgets(existing_synth: Synth) -> None:
@@ -246,10 +274,67 @@ def test_dashboard_widgets(existing_synth: Synth) -> None:
         aws_lines = [line for line in rate["metrics"] if line[0] == "AWS/ApplicationELB"]
         assert aws_lines and aws_lines[0][1:4] == ["HTTPCode_ELB_502_Count", "LoadBalancer", lb]
         assert aws_lines[0][4]["yAxis"] == "right"
+    # Like next to like: AWS's 502 count beside alb502's summed ELB502 count
+    # (both counts, right axis); the rate alone on the left, in percent.
+    overview = by_title["502 rate; alb502's ELB502 next to AWS's HTTPCode_ELB_502_Count"]
+    axes = {
+        line[0]["label"]: (line[0]["expression"], line[0].get("yAxis", "left"))
+        for line in overview["metrics"]
+    }
+    rate_expression, rate_axis = axes.pop("502 rate % (all load balancers)")
+    assert rate_expression.startswith("100 * (") and rate_axis == "left"
+    assert axes == {
+        "AWS HTTPCode_ELB_502_Count (all load balancers)": (
+            'SELECT SUM(HTTPCode_ELB_502_Count) FROM SCHEMA("AWS/ApplicationELB", LoadBalancer)',
+            "right",
+        ),
+        "alb502 ELB502 (all load balancers)": (
+            "FILL(SUM(SEARCH('{ALB502,LoadBalancer} MetricName=\"ELB502\"', 'Sum', 300)), 0)",
+            "right",
+        ),
+    }
+    assert overview["yAxis"]["right"]["label"] == "count"
+    assert overview["yAxis"]["left"]["label"] == "%"
     titles = " | ".join(t for t in by_title if t)
     assert "Processing lag" in titles
     assert "Rejected lines" in titles
     assert any(w["type"] == "alarm" for w in widgets)
+
+
+def test_queue_widget_graphs_the_age_the_alarm_watches(existing_synth: Synth) -> None:
+    (queue,) = [
+        w["properties"]
+        for w in dashboard_body(existing_synth)["widgets"]
+        if w["properties"].get("title") == "Queue"
+    ]
+    (age,) = [line for line in queue["metrics"] if line[1] == "ApproximateAgeOfOldestMessage"]
+    assert age[0] == "AWS/SQS" and age[2] == "QueueName"
+    assert (age[4]["stat"], age[4]["yAxis"]) == ("Maximum", "right")
+    assert queue["annotations"]["horizontal"] == [
+        {
+            "value": EXISTING_BUCKET["lagThresholdSeconds"],
+            "label": "age alarm threshold",
+            "yAxis": "right",
+        }
+    ]
+    # The token after the metric name is the main queue's name, not the DLQ's.
+    (dashboard,) = [
+        r["Properties"]["DashboardBody"]
+        for r in existing_synth.raw["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    parts = dashboard["Fn::Join"][1]
+    (i,) = [
+        i
+        for i, p in enumerate(parts)
+        if isinstance(p, str) and p.endswith('"ApproximateAgeOfOldestMessage","QueueName","')
+    ]
+    (queue_id,) = [
+        k
+        for k, r in existing_synth.raw["Resources"].items()
+        if k.startswith("ProcessorQueue") and r["Type"] == "AWS::SQS::Queue"
+    ]
+    assert parts[i + 1] == {"Fn::GetAtt": [queue_id, "QueueName"]}
 
 
 def test_alarm_and_dashboard_names_start_with_the_stack_name(
@@ -258,7 +343,7 @@ def test_alarm_and_dashboard_names_start_with_the_stack_name(
     def names(synth: Synth, kind: str, key: str) -> set[str]:
         return {r["Properties"][key] for r in synth.raw["Resources"].values() if r["Type"] == kind}
 
-    health = {"DeadLetters", "FunctionErrors", "ProcessingLag", "RejectedLines"}
+    health = {"DeadLetters", "FunctionErrors", "ProcessingLag", "QueueAge", "RejectedLines"}
     causes = {"Cause-target_unreachable", "Cause-target_closed_keepalive"}
     assert names(default_synth, "AWS::CloudWatch::Alarm", "AlarmName") == {
         f"Alb502-{n}" for n in health | causes
