@@ -244,6 +244,36 @@ def test_every_query_filters_on_the_day_partition() -> None:
         assert "day >= date_format(current_date" in query.sql, query.name
 
 
+def _is_trino_double(node: sqlglot.exp.Expression) -> bool:
+    """Whether Trino types ``node`` as DOUBLE, for the forms the queries use."""
+    if isinstance(node, sqlglot.exp.Literal):
+        # 100e0 is DOUBLE; 100.0 is DECIMAL(4,1) and 100 is INTEGER.
+        return not node.is_string and "e" in node.this.lower()
+    if isinstance(node, sqlglot.exp.Cast):
+        return node.to.this == sqlglot.exp.DataType.Type.DOUBLE
+    # to_unixtime returns DOUBLE.
+    return isinstance(node, sqlglot.exp.TimeToUnix)
+
+
+def test_divisions_are_double_arithmetic() -> None:
+    # Trino types 100.0 as DECIMAL: 100.0 * 1 / 3 is 33.3 in Athena, while
+    # DuckDB answers 33.33, so the answer tests below would pass on a query
+    # Athena rounds differently (and 100 * 1 / 3 is integer division, 33).
+    # Every division's numerator must hold a DOUBLE operand.
+    for query in QUERIES.values():
+        for division in sqlglot.parse_one(query.sql, read="trino").find_all(sqlglot.exp.Div):
+            numerator = division.this
+            operands = (
+                [numerator.this, numerator.expression]
+                if isinstance(numerator, sqlglot.exp.Mul)
+                else [numerator]
+            )
+            assert any(_is_trino_double(o) for o in operands), (
+                query.name,
+                division.sql("trino"),
+            )
+
+
 def test_lake_matches_the_glue_tables(lake: Lake) -> None:
     """Column names and order of the Glue tables are what the writer wrote."""
     for table, columns, schema in (

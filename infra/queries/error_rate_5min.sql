@@ -8,7 +8,7 @@ SELECT
     count_if(elb_status_code = 502) AS errors_502,
     count_if(error_source = 'elb') AS elb_502,
     count_if(error_source = 'target') AS target_502,
-    round(100.0 * count_if(elb_status_code = 502) / count(*), 2) AS rate_percent
+    round(100e0 * count_if(elb_status_code = 502) / count(*), 2) AS rate_percent
 FROM alb_logs
 WHERE day >= date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
   AND request_ts >= current_timestamp - INTERVAL '24' HOUR

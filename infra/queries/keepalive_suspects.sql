@@ -10,7 +10,7 @@ SELECT
     count_if(cause = 'target_closed_keepalive') AS keepalive_502s,
     count_if(cause = 'target_unreachable') AS unreachable_502s,
     count(*) AS requests,
-    round(100.0 * count_if(cause = 'target_closed_keepalive') / count(*), 2) AS keepalive_percent,
+    round(100e0 * count_if(cause = 'target_closed_keepalive') / count(*), 2) AS keepalive_percent,
     max(CASE WHEN cause = 'target_closed_keepalive' THEN request_ts END) AS last_keepalive_502
 FROM alb_logs
 WHERE day >= date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
