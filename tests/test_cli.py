@@ -90,3 +90,53 @@ def test_help_and_usage_errors() -> None:
     usage = subprocess.run([*run, "process"], capture_output=True, text=True)
     assert usage.returncode == 2
     assert "INPUT" in usage.stderr
+
+
+def test_inputs_with_the_same_file_name_are_not_silently_merged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "d1").mkdir()
+    (tmp_path / "d2").mkdir()
+    (tmp_path / "d1" / "x.log").write_text(entry() + "\n")
+    (tmp_path / "d2" / "x.log").write_text((entry() + "\n") * 3)
+    code = main(
+        ["process", "--out", str(tmp_path / "lake"), str(tmp_path / "d1"), str(tmp_path / "d2")]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert (
+        f"{tmp_path / 'd2' / 'x.log'}: same file name as {tmp_path / 'd1' / 'x.log'}"
+        in captured.err
+    )
+    assert "rows: 1 " in captured.out
+
+
+def test_unwritable_lake_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_logs(tmp_path / "logs")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the lake should be")
+    code = main(["process", "--out", str(blocker), str(tmp_path / "logs" / "a.log.gz")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1
+    assert err.startswith(
+        f"alb502: error: {tmp_path / 'logs' / 'a.log.gz'}: cannot write the lake at"
+    )
+    assert "Traceback" not in err
+
+
+def test_a_name_with_an_impossible_date_is_still_processed(tmp_path: Path) -> None:
+    source = tmp_path / "x_20240230T1200Z_y.log"
+    source.write_text(entry() + "\n")
+    assert main(["process", "-q", "--out", str(tmp_path / "lake"), str(source)]) == 0
+
+
+@pytest.mark.parametrize("args", [["--help"], ["report", "--help"], ["--version"]])
+def test_help_everywhere(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "alb502" in out

@@ -287,3 +287,12 @@ def test_bad_numbers_are_null_like_athena() -> None:
     assert row["received_bytes"] is None
     assert row["sent_bytes"] is None
     assert pa.types.is_int32(PARSED_SCHEMA.field("elb_status_code").type)
+
+
+@pytest.mark.parametrize("time", ["2018-07-02T23:30:00-02:00", "2018-07-02", "2018-07-02T22:23:00"])
+def test_times_other_than_utc_z_are_rejected_whatever_the_chunk(time: str) -> None:
+    line = HTTP.replace("2018-07-02T22:23:00.186641Z", time, 1)
+    alone = parse_lines(line)
+    with_others = parse_lines(HTTP, line, HTTP)
+    assert alone.rejects.column("reason").to_pylist() == [rejects.BAD_TIME]
+    assert with_others.rejects.column("source_line").to_pylist() == [2]

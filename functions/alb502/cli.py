@@ -15,13 +15,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
+
 from alb502 import __version__
 from alb502.errors import Alb502Error, InputError
-from alb502.layout import ObjectKind, object_kind
+from alb502.layout import LOG_SUFFIXES, ObjectKind, object_kind, stem
 from alb502.pipeline import ObjectReport, process_object
 from alb502.reader import parse_s3_uri, s3_client
-
-_LOG_SUFFIXES = (".log.gz", ".log")
 
 PROCESS_EXAMPLES = """\
 examples:
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except Alb502Error as error:
-        print(f"alb502: error: {error}", file=sys.stderr)
+        _error(str(error))
         return 1
     except KeyboardInterrupt:
         print("alb502: interrupted", file=sys.stderr)
@@ -106,15 +107,27 @@ def _process(args: argparse.Namespace) -> int:
     failed = 0
     client: Any = None
     started = time.perf_counter()
+    # Output files are named after the input's file name: two inputs with the
+    # same name in one run would overwrite each other's rows.
+    outputs: dict[str, str] = {}
     for item in _expand(args.inputs):
         if isinstance(item, InputError):
-            print(f"alb502: error: {item}", file=sys.stderr)
+            _error(str(item))
             failed += 1
             continue
         source, kind = item
         if kind is not ObjectKind.ACCESS_LOG and kind is not ObjectKind.OTHER:
             totals.skipped[kind.value] += 1
             continue
+        name = stem(source)
+        if name in outputs:
+            _error(
+                f"{source}: same file name as {outputs[name]}; not processed "
+                "(its output would replace that one's)"
+            )
+            failed += 1
+            continue
+        outputs[name] = source
         if client is None and (source.startswith("s3://") or args.out.startswith("s3://")):
             client = s3_client()
         progress.start(source)
@@ -122,7 +135,12 @@ def _process(args: argparse.Namespace) -> int:
             report = process_object(source, args.out, s3_client=client)
         except InputError as error:
             progress.clear()
-            print(f"alb502: error: {error}", file=sys.stderr)
+            _error(str(error))
+            failed += 1
+            continue
+        except (OSError, BotoCoreError, ClientError, Boto3Error) as error:
+            progress.clear()
+            _error(f"{source}: cannot write the lake at {args.out}: {_describe(error)}")
             failed += 1
             continue
         totals.add(report)
@@ -131,6 +149,16 @@ def _process(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(totals.render(args.out, time.perf_counter() - started))
     return 1 if failed else 0
+
+
+def _error(message: str) -> None:
+    print(f"alb502: error: {message}", file=sys.stderr)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _expand(inputs: Sequence[str]) -> Iterator[tuple[str, ObjectKind] | InputError]:
@@ -145,7 +173,7 @@ def _expand(inputs: Sequence[str]) -> Iterator[tuple[str, ObjectKind] | InputErr
         path = Path(given)
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.name.endswith(_LOG_SUFFIXES)
+                p for p in path.rglob("*") if p.is_file() and p.name.endswith(LOG_SUFFIXES)
             )
             for file in found:
                 yield str(file), object_kind(file.name)
@@ -156,8 +184,6 @@ def _expand(inputs: Sequence[str]) -> Iterator[tuple[str, ObjectKind] | InputErr
 
 
 def _s3_objects(uri: str) -> Iterator[tuple[str, ObjectKind]]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     location = parse_s3_uri(uri)
     client = s3_client()
     try:
@@ -174,7 +200,7 @@ def _s3_objects(uri: str) -> Iterator[tuple[str, ObjectKind]]:
     if not keys:
         raise InputError(f"{uri}: no objects there")
     for key in keys:
-        if key.endswith(_LOG_SUFFIXES) or object_kind(key) is not ObjectKind.OTHER:
+        if key.endswith(LOG_SUFFIXES) or object_kind(key) is not ObjectKind.OTHER:
             yield f"s3://{location.bucket}/{key}", object_kind(key)
 
 

@@ -57,6 +57,10 @@ MIN_FIELDS = LOG_FIELDS.index("trace_id") + 1
 #: Athena regex reads; its optional conn_trace_id group then yields "".
 AWS_REGEX_MIN_FIELDS = LOG_FIELDS.index("classification_reason") + 1
 
+#: ALB's ``time`` (and the first field of Classic ELB and connection logs):
+#: ISO 8601 in UTC, always with ``Z``, so its first 10 characters are the UTC day.
+ISO_TIME_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$"
+
 #: AWS's Athena table ``alb_access_logs``: names and types, in order.
 AWS_COLUMNS: tuple[pa.Field, ...] = (
     pa.field("type", pa.string()),

@@ -32,7 +32,8 @@ _ACCESS_LOG_NAME = re.compile(
     r"^\d{12}_elasticloadbalancing_[a-z0-9-]+_app\.[^_]+_(?P<end>\d{8}T\d{4}Z)_[^_]+_[^_]+\.log(\.gz)?$"
 )
 _END_TIME = re.compile(r"_(?P<end>\d{8}T\d{4}Z)_")
-_LOG_SUFFIXES = (".log.gz", ".log", ".gz")
+#: File name endings of log objects, longest first.
+LOG_SUFFIXES = (".log.gz", ".log", ".gz")
 
 
 def object_kind(key: str) -> ObjectKind:
@@ -56,7 +57,7 @@ def object_kind(key: str) -> ObjectKind:
 def stem(key: str) -> str:
     """The input file name without ``.log.gz``: the name of its outputs."""
     name = PurePosixPath(key).name
-    for suffix in _LOG_SUFFIXES:
+    for suffix in LOG_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return name
@@ -67,7 +68,10 @@ def interval_end(key: str) -> datetime | None:
     match = _END_TIME.search(PurePosixPath(key).name)
     if match is None:
         return None
-    return datetime.strptime(match["end"], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+    try:
+        return datetime.strptime(match["end"], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+    except ValueError:  # looks like a time, is not one (Feb 30): not ALB's name
+        return None
 
 
 def partition_path(table: str, day: str, object_stem: str) -> str:

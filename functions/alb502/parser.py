@@ -26,6 +26,7 @@ from alb502 import rejects
 from alb502.fields import (
     ALB_LOGS_SCHEMA,
     AWS_REGEX_MIN_FIELDS,
+    ISO_TIME_PATTERN,
     LOG_FIELDS,
     MIN_FIELDS,
     REJECTS_SCHEMA,
@@ -335,14 +336,17 @@ def _typed(tokens: _Tokens) -> tuple[pa.Table, list[int]]:
 
 
 def _timestamp(time: pa.Array) -> pa.Array:
-    """``time`` as a UTC timestamp (µs); null where it is not an ISO 8601 time."""
+    """``time`` as a UTC timestamp (µs); null where it is not ALB's ISO 8601 ``...Z``.
+
+    Arrow's cast alone would also take offsets (``+02:00``) and dates
+    without a time: the shape check keeps ``day`` (the first 10 characters)
+    the UTC day, and the verdict the same whatever the chunk.
+    """
     target = pa.timestamp("us", tz="UTC")
-    try:
-        return pc.cast(time, target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    looks_right = pc.match_substring_regex(time, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
-    candidates = pc.if_else(looks_right, time, pa.scalar(None, pa.string()))
+    right_shape = pc.fill_null(pc.match_substring_regex(time, ISO_TIME_PATTERN), False)
+    candidates = time
+    if not pc.all(right_shape).as_py():
+        candidates = pc.if_else(right_shape, time, pa.scalar(None, pa.string()))
     try:
         return pc.cast(candidates, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from alb502.fields import MIN_FIELDS
+from alb502.fields import ISO_TIME_PATTERN, MIN_FIELDS
 from alb502.tokenizer import tokenize
 
 BLANK_LINE = "blank_line"
@@ -38,7 +38,7 @@ REASONS: tuple[str, ...] = (
     BAD_TIME,
 )
 
-_ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?$")
+_ISO_TIME = re.compile(ISO_TIME_PATTERN)
 _PORT = re.compile(r"^\d{1,5}$")
 
 
