@@ -40,7 +40,16 @@ class Lake(Construct):
         results_expiration_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = private_bucket(self, "Bucket")
+        # The writer uploads with upload_file, multipart above 8 MB: a function
+        # killed mid-upload leaves parts that are billed until aborted. Lake
+        # objects themselves never expire.
+        self.bucket = private_bucket(
+            self,
+            "Bucket",
+            lifecycle_rules=[
+                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1))
+            ],
+        )
         self.results_bucket = private_bucket(
             self,
             "AthenaResults",

@@ -277,6 +277,22 @@ def test_lake_buckets_are_private_and_results_expire(default_synth: Synth) -> No
         "Rules"
     ]
     assert rule["ExpirationInDays"] == 30
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_lake_aborts_incomplete_multipart_uploads_and_keeps_objects(
+    default_synth: Synth,
+) -> None:
+    # The writer's upload_file goes multipart above 8 MB; a function killed
+    # mid-upload would leave billed parts behind forever.
+    lake_id = logical_id(default_synth, "AWS::S3::Bucket", "LakeBucket")
+    (rule,) = default_synth.raw["Resources"][lake_id]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
+    assert rule == {
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        "Status": "Enabled",
+    }
 
 
 #: AWS's own Athena table ``alb_access_logs`` (34 columns, AWS's types), typed
