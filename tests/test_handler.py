@@ -17,7 +17,7 @@ import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
 
-from alb502 import handler
+from alb502 import reader
 from alb502.handler import ObjectRef, lambda_handler, object_refs
 from alb502.local import FakeContext, sqs_event
 from alb502.traffic import generate_lines, object_key, write_object
@@ -78,14 +78,14 @@ def s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        handler._s3_client.cache_clear()
+        reader._s3_client.cache_clear()
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         path = tmp_path / "object.log.gz"
         write_object(path, generate_lines(load_balancer=LB, start=START, lines=2000, seed=11))
         client.upload_file(str(path), BUCKET, KEY)
         yield client
-    handler._s3_client.cache_clear()
+    reader._s3_client.cache_clear()
 
 
 def lake_files(lake: Path) -> list[str]:
@@ -107,6 +107,8 @@ def test_test_event_and_non_create_events_name_no_object() -> None:
 
 def test_eventbridge_and_sns_wrapped_notifications() -> None:
     assert object_refs(eventbridge("AWSLogs/x.log.gz")) == [ObjectRef(BUCKET, "AWSLogs/x.log.gz")]
+    # EventBridge keys are not URL-encoded: a "+" stays a "+".
+    assert object_refs(eventbridge("a+b/x%41.log.gz")) == [ObjectRef(BUCKET, "a+b/x%41.log.gz")]
     sns = {"Type": "Notification", "Message": json.dumps(s3_notification("AWSLogs/y.log.gz"))}
     assert object_refs(sns) == [ObjectRef(BUCKET, "AWSLogs/y.log.gz")]
 
@@ -180,11 +182,24 @@ def test_running_out_of_time_fails_the_message_and_writes_nothing(
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert ctx.calls >= 2
     assert lake_files(lake) == []
+    assert any(r.getMessage().startswith("time ran out") for r in caplog.records)
 
 
 def test_too_little_time_left_fails_before_starting(s3: Any, lake: Path) -> None:
     response = lambda_handler(sqs_batch(s3_notification(KEY)), context(seconds=5))
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert lake_files(lake) == []
+
+
+def test_skipped_objects_are_logged_with_their_kind(
+    s3: Any, lake: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    test_file = "AWSLogs/123456789012/ELBAccessLogTestFile"
+    assert lambda_handler(sqs_batch(s3_notification(test_file)), context()) == {
+        "batchItemFailures": []
+    }
+    (line,) = [r.__dict__ for r in caplog.records if r.getMessage() == "skipped: not an access log"]
+    assert (line["key"], line["kind"]) == (test_file, "test_file")
     assert lake_files(lake) == []
 
 

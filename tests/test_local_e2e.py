@@ -19,7 +19,7 @@ from urllib.parse import quote_plus
 import pyarrow.parquet as pq
 import pytest
 
-from alb502 import handler
+from alb502 import reader
 from alb502.local import (
     ACCOUNT,
     REGION,
@@ -45,9 +45,9 @@ BAD_LINES = ["this is not an ALB log line", 'https 2026-11-20T12:00:00.000000Z "
 @pytest.fixture(scope="module")
 def aws() -> Iterator[LocalAws]:
     with local_aws() as running:
-        handler._s3_client.cache_clear()
+        reader._s3_client.cache_clear()
         yield running
-    handler._s3_client.cache_clear()
+    reader._s3_client.cache_clear()
 
 
 @pytest.fixture

@@ -15,11 +15,9 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -34,6 +32,7 @@ from alb502.errors import Deadline
 from alb502.layout import ObjectKind, object_kind
 from alb502.metrics import MetricsEmitter
 from alb502.pipeline import process_object
+from alb502.reader import s3_client
 
 logger = Logger(service="alb502")
 emitter = MetricsEmitter()
@@ -73,9 +72,9 @@ def object_refs(payload: Mapping[str, Any]) -> list[ObjectRef]:
         if payload.get("detail-type") != "Object Created":
             return []
         detail = payload["detail"]
-        # Decoded like S3 notifications, so one rule holds for every shape;
-        # ALB's own key names never contain "+" or "%", only a user prefix could.
-        return [ObjectRef(detail["bucket"]["name"], unquote_plus(detail["object"]["key"]))]
+        # Unlike S3 notifications, EventBridge carries the key as is (AWS's
+        # examples show raw ":"): decoding would corrupt a "+" or "%" in it.
+        return [ObjectRef(detail["bucket"]["name"], detail["object"]["key"])]
     records = payload.get("Records")
     if isinstance(records, list):
         refs = []
@@ -96,20 +95,6 @@ def lake() -> str:
     if not value:
         raise RuntimeError("ALB502_LAKE is not set: an s3://bucket/prefix URI or a directory")
     return value
-
-
-@lru_cache(maxsize=4)
-def _s3_client(endpoint: str | None, region: str | None) -> Any:
-    # Cached: connections are reused across warm invocations. Keyed on the
-    # endpoint so tests that move AWS_ENDPOINT_URL get a fresh client.
-    return boto3.session.Session().client("s3", endpoint_url=endpoint or None, region_name=region)
-
-
-def s3_client() -> Any:
-    return _s3_client(
-        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
-        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-    )
 
 
 def _deadline(context: LambdaContext | None) -> Callable[[], bool]:

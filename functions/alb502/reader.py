@@ -8,6 +8,7 @@ decompressed with ISA-L (``isal``), about three times faster than zlib.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import zlib
@@ -64,10 +65,23 @@ def parse_s3_uri(uri: str) -> S3Location:
 
 
 def s3_client() -> Any:
-    """A boto3 S3 client; the endpoint comes from ``AWS_ENDPOINT_URL`` as usual."""
+    """A boto3 S3 client; the endpoint comes from ``AWS_ENDPOINT_URL`` as usual.
+
+    Cached, so warm Lambda invocations reuse connections; keyed on the
+    endpoint and region settings, so a changed environment (tests, the
+    local pipeline) gets a client of its own.
+    """
+    return _s3_client(
+        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _s3_client(endpoint: str | None, region: str | None) -> Any:
     import boto3
 
-    return boto3.client("s3")
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region)
 
 
 def open_object(source: str, *, client: Any = None) -> IO[bytes] | _Readable:
