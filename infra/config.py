@@ -96,6 +96,19 @@ class Settings:
             raise ValueError("athenaBytesScannedCutoff must be at least 10000000 (10 MB)")
         if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
             raise ValueError("reservedConcurrency must be at least 1 (omit it for none)")
+        # The event source would start more invocations than the function may
+        # run: the rest are throttled, their messages return to the queue and,
+        # after MAX_RECEIVE_COUNT receives, go to the dead-letter queue.
+        if (
+            self.reserved_concurrency is not None
+            and self.reserved_concurrency < self.max_concurrency
+        ):
+            raise ValueError(
+                f"reservedConcurrency ({self.reserved_concurrency}) must be at least "
+                f"maxConcurrency ({self.max_concurrency}): the queue would start invocations "
+                "the function may not run, and their messages would be throttled into the "
+                "dead-letter queue. Raise reservedConcurrency or lower maxConcurrency."
+            )
 
     @property
     def access_log_prefix(self) -> str:

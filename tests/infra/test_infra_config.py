@@ -46,14 +46,20 @@ def test_numbers_from_cli_strings() -> None:
             "functionMemoryMb": "3008",
             "functionTimeoutSeconds": "600",
             "reservedConcurrency": "5",
+            "maxConcurrency": "5",
             "errorRateThresholdPercent": "2.5",
             "logPrefix": "prod/",
         }
     )
     assert (got.function_memory_mb, got.function_timeout_seconds) == (3008, 600)
-    assert got.reserved_concurrency == 5
+    assert (got.reserved_concurrency, got.max_concurrency) == (5, 5)
     assert got.error_rate_threshold_percent == 2.5
     assert got.access_log_prefix == "prod/AWSLogs/"
+
+
+def test_reserved_concurrency_may_equal_max_concurrency() -> None:
+    got = settings({"reservedConcurrency": 2, "maxConcurrency": 2})
+    assert (got.reserved_concurrency, got.max_concurrency) == (2, 2)
 
 
 @pytest.mark.parametrize(
@@ -72,6 +78,15 @@ def test_numbers_from_cli_strings() -> None:
         ({"functionEphemeralStorageMb": 256}, "512..10240"),
         ({"athenaBytesScannedCutoff": 1000}, "10 MB"),
         ({"reservedConcurrency": 0}, "at least 1"),
+        # The default maxConcurrency is 10.
+        (
+            {"reservedConcurrency": 5},
+            r"reservedConcurrency \(5\) must be at least maxConcurrency \(10\)",
+        ),
+        (
+            {"reservedConcurrency": "3", "maxConcurrency": "4"},
+            r"reservedConcurrency \(3\) must be at least maxConcurrency \(4\)",
+        ),
     ],
 )
 def test_bad_values_are_refused_before_synthesis(context: dict[str, Any], message: str) -> None:
