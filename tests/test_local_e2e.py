@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from urllib.parse import quote_plus
 import pyarrow.parquet as pq
 import pytest
 
-from alb502 import reader
+from alb502 import cli, reader
 from alb502.local import (
     ACCOUNT,
     REGION,
@@ -69,11 +68,12 @@ def make_object(
     start = START + timedelta(minutes=5 * seed)
     text = list(generate_lines(load_balancer=LB, start=start, lines=lines, seed=seed))
     text[100:100] = BAD_LINES
-    path = tmp / f"o{seed}.log.gz"
-    write_object(path, text)
     key = prefix + object_key(
         ACCOUNT, REGION, LB, start + timedelta(minutes=5), "10.0.7.7", f"s{seed}"
     )
+    # The local copy carries the object's own name, as a downloaded log would.
+    path = tmp / key.rsplit("/", 1)[1]
+    write_object(path, text)
     return key, path, text
 
 
@@ -216,19 +216,31 @@ def test_a_key_with_a_space_is_found(aws: LocalAws, pipeline: Pipeline, tmp_path
     assert count_rows(lake, "alb_logs") == len(text) - len(BAD_LINES)
 
 
-def test_lake_syncs_down_with_the_cli_layout(
+def test_the_lambda_lake_equals_the_cli_lake(
     aws: LocalAws, pipeline: Pipeline, tmp_path: Path
 ) -> None:
+    """Same objects, same files and rows, whether the handler or `alb502 process` wrote them."""
     s3 = aws.client("s3")
+    paths = []
     for seed in (4, 5):
         key, path, _ = make_object(tmp_path, seed=seed, lines=400)
         s3.upload_file(str(path), pipeline.log_bucket, key)
+        paths.append(path)
     assert QueueRunner(aws, pipeline).drain().failed == []
-    files = download_prefix(aws, pipeline.lake_bucket, "", tmp_path / "lake")
-    names = sorted(str(f.relative_to(tmp_path / "lake")) for f in files)
-    assert len([n for n in names if n.startswith("alb_logs/day=")]) == 2
-    assert all(n.endswith(".parquet") for n in names)
-    assert os.environ["AWS_ENDPOINT_URL"] == aws.endpoint
+    download_prefix(aws, pipeline.lake_bucket, "", tmp_path / "lambda-lake")
+    assert cli.main(["process", "-q", "--out", str(tmp_path / "cli-lake"), *map(str, paths)]) == 0
+
+    def contents(root: Path) -> dict[str, list[tuple[object, ...]]]:
+        found = {}
+        for file in sorted(root.rglob("*.parquet")):
+            table = pq.read_table(file).drop_columns(["source_key"]).sort_by("source_line")
+            found[str(file.relative_to(root))] = [tuple(r.values()) for r in table.to_pylist()]
+        return found
+
+    lambda_lake, cli_lake = contents(tmp_path / "lambda-lake"), contents(tmp_path / "cli-lake")
+    assert sorted(lambda_lake) == sorted(cli_lake)
+    assert len([name for name in cli_lake if name.startswith("alb_logs/day=")]) == 2
+    assert lambda_lake == cli_lake
 
 
 def test_the_demo_runs_and_explains_the_502s(
