@@ -6,9 +6,10 @@ files and S3 prefixes, the Lambda handler for each S3 notification.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -74,18 +75,21 @@ def process_object(
     rejects: list[pa.Table] = []
     first_day: str | None = None
     try:
-        for chunk, prepared in _prepare_ahead(read_chunks(source, client=s3_client)):
-            _check(should_stop, f"{source}: stopped at line {chunk.first_line}, time ran out")
-            report.lines += chunk.lines
-            report.bytes += len(chunk.data)
-            report.rows += prepared.entries
-            activity.merge(prepared.responses)
-            measure.add(prepared.traffic, prepared.causes)
-            first_day = first_day or prepared.first_day
-            output.add_rows(prepared.rows)
-            output.hold(prepared.held)
-            if prepared.rejects.num_rows:
-                rejects.append(prepared.rejects)
+        # closing(): on any error the workers are stopped here, not whenever
+        # the generator happens to be collected.
+        with contextlib.closing(_prepare_ahead(read_chunks(source, client=s3_client))) as chunks:
+            for chunk, prepared in chunks:
+                _check(should_stop, f"{source}: stopped at line {chunk.first_line}, time ran out")
+                report.lines += chunk.lines
+                report.bytes += len(chunk.data)
+                report.rows += prepared.entries
+                activity.merge(prepared.responses)
+                measure.add(prepared.traffic, prepared.causes)
+                first_day = first_day or prepared.first_day
+                output.add_rows(prepared.rows)
+                output.hold(prepared.held)
+                if prepared.rejects.num_rows:
+                    rejects.append(prepared.rejects)
         # Rule 4's entries waited for the whole object: settle them now.
         for held in output.held():
             settled = settle(held, activity)
@@ -148,7 +152,7 @@ def _prepare(chunk: Chunk) -> _Prepared:
     )
 
 
-def _prepare_ahead(chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, _Prepared]]:
+def _prepare_ahead(chunks: Iterator[Chunk]) -> Generator[tuple[Chunk, _Prepared]]:
     """Prepare chunks in worker threads while the caller writes earlier ones.
 
     pyarrow's CSV reader, compute kernels and Parquet writer release the
