@@ -1,8 +1,9 @@
 """Build the Lambda bundle locally, without Docker.
 
-pip installs the pinned runtime dependencies for the Lambda platform
-(manylinux aarch64, CPython 3.13) into a cache directory keyed by the
-requirements file, the bundle is trimmed of what never runs, and the
+pip installs the locked runtime dependency tree (``requirements/runtime.lock``)
+for the Lambda platform (manylinux aarch64, CPython 3.13) into a cache
+directory keyed by the lock file, checks that it installed exactly the
+locked packages and versions, the bundle is trimmed of what never runs, and the
 ``alb502`` package is copied beside them. CDK calls ``LocalBundler`` before
 it would try Docker; it always succeeds or raises, so Docker is never used.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,12 +29,14 @@ from aws_cdk import aws_lambda as lambda_
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = REPO_ROOT / "functions" / "alb502"
-RUNTIME_REQUIREMENTS = REPO_ROOT / "requirements" / "runtime.in"
-#: Installed dependency trees, one per requirements hash (gitignored).
+#: Every package of the bundle, pinned (runtime.in is the hand-edited list
+#: of top-level ones it is generated from).
+RUNTIME_LOCK = REPO_ROOT / "requirements" / "runtime.lock"
+#: Installed dependency trees, one per lock hash (gitignored).
 CACHE_ROOT = REPO_ROOT / "build" / "lambda-deps"
 
 #: Bump when the install or trim steps change, so cached trees are rebuilt.
-BUNDLER_VERSION = "1"
+BUNDLER_VERSION = "2"
 
 #: pyarrow 21+ publishes only manylinux_2_28 aarch64 wheels; without that
 #: tag pip silently settles on pyarrow 20. Lambda's python3.13 runtime
@@ -86,7 +90,7 @@ def _digest(paths: list[Path], base: Path) -> hashlib._Hash:
 
 def dependencies_key() -> str:
     """Hash of what decides the installed dependencies."""
-    digest = _digest([RUNTIME_REQUIREMENTS], RUNTIME_REQUIREMENTS.parent)
+    digest = _digest([RUNTIME_LOCK], RUNTIME_LOCK.parent)
     digest.update(BUNDLER_VERSION.encode())
     digest.update(" ".join(PIP_TARGET_ARGS).encode())
     return digest.hexdigest()[:16]
@@ -144,10 +148,11 @@ def ensure_dependencies() -> Path:
             str(staging),
             *PIP_TARGET_ARGS,
             "-r",
-            str(RUNTIME_REQUIREMENTS),
+            str(RUNTIME_LOCK),
         ]
         print("bundling: " + " ".join(command[1:]), file=sys.stderr)
         subprocess.run(command, check=True, cwd=REPO_ROOT)
+        check_locked(staging)
         _trim(staging)
         version = pyarrow_version(staging)
         if int(version.split(".")[0]) < MIN_PYARROW_MAJOR:
@@ -161,6 +166,53 @@ def ensure_dependencies() -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def canonical_name(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(lock: Path | None = None) -> dict[str, str]:
+    """``{canonical name: version}`` of every ``name==version`` line of a lock file."""
+    pins: dict[str, str] = {}
+    for raw in (lock or RUNTIME_LOCK).read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        if not sep or not version.strip() or any(c in name for c in "<>=!~;[ "):
+            raise ValueError(f"{lock or RUNTIME_LOCK}: not an exact pin: {raw!r}")
+        pins[canonical_name(name)] = version.strip()
+    return pins
+
+
+def installed_versions(root: Path) -> dict[str, str]:
+    """``{canonical name: version}`` of the distributions installed under ``root``."""
+    found: dict[str, str] = {}
+    for info in root.glob("*.dist-info"):
+        fields: dict[str, str] = {}
+        for line in (info / "METADATA").read_text().splitlines():
+            if not line:
+                break  # end of the headers; the description follows
+            key, _, value = line.partition(": ")
+            fields.setdefault(key, value)
+        found[canonical_name(fields["Name"])] = fields["Version"]
+    return found
+
+
+def check_locked(root: Path) -> None:
+    """Refuse a tree that is not exactly the lock: pip resolves unpinned
+    transitive dependencies on its own, which would make the bundle drift."""
+    installed = installed_versions(root)
+    locked = locked_versions()
+    if installed != locked:
+        extra = sorted(f"{n}=={v}" for n, v in installed.items() if locked.get(n) != v)
+        missing = sorted(f"{n}=={v}" for n, v in locked.items() if installed.get(n) != v)
+        raise RuntimeError(
+            f"pip installed {extra} not in {RUNTIME_LOCK.name}, and not {missing}: "
+            f"regenerate {RUNTIME_LOCK.name} from runtime.in (see its header)"
+        )
 
 
 def pyarrow_version(root: Path) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import json
 import sys
 from pathlib import Path
 
 import pytest
 from infra_synth import Synth
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
 
 from infra import bundling
 from infra.bundling import MAX_UNZIPPED_BYTES, build_bundle, directory_size, pyarrow_version
@@ -39,6 +42,11 @@ def test_bundle_holds_aarch64_cp313_binaries(bundle: bundling.BundleReport) -> N
     assert (bundle.path / "aws_lambda_powertools").is_dir()
     # boto3 comes from the Lambda runtime.
     assert not (bundle.path / "boto3").exists()
+
+
+@pytest.mark.slow
+def test_bundle_holds_exactly_the_lock(bundle: bundling.BundleReport) -> None:
+    assert bundling.installed_versions(bundle.path) == bundling.locked_versions()
 
 
 @pytest.mark.slow
@@ -80,10 +88,10 @@ def test_bundle_key_follows_requirements_and_sources(
     before = bundling.bundle_key()
     assert bundling.bundle_key() == before
 
-    requirements = tmp_path / "runtime.in"
-    requirements.write_text(bundling.RUNTIME_REQUIREMENTS.read_text() + "# changed\n")
+    lock = tmp_path / "runtime.lock"
+    lock.write_text(bundling.RUNTIME_LOCK.read_text() + "# changed\n")
     deps_before = bundling.dependencies_key()
-    monkeypatch.setattr(bundling, "RUNTIME_REQUIREMENTS", requirements)
+    monkeypatch.setattr(bundling, "RUNTIME_LOCK", lock)
     assert bundling.dependencies_key() != deps_before
     monkeypatch.undo()
 
@@ -130,3 +138,91 @@ def test_handler_needs_only_what_the_bundle_and_runtime_hold() -> None:
                 third_party.add(top)
     assert "alb502.pipeline" in seen
     assert third_party <= bundled | lambda_runtime, third_party - bundled - lambda_runtime
+
+
+# -- requirements/runtime.lock ----------------------------------------------
+
+RUNTIME_IN = bundling.REPO_ROOT / "requirements" / "runtime.in"
+#: What Lambda's python3.13 arm64 runtime provides besides the bundle.
+LAMBDA_PROVIDED = {"boto3", "botocore"}
+
+
+def test_bundler_installs_from_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert bundling.RUNTIME_LOCK == bundling.REPO_ROOT / "requirements" / "runtime.lock"
+    commands: list[list[str]] = []
+
+    def fake_run(command: list[str], **_: object) -> None:
+        commands.append(command)
+        raise RuntimeError("stop before pip")
+
+    monkeypatch.setattr(bundling, "CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(bundling.subprocess, "run", fake_run)
+    with pytest.raises(RuntimeError, match="stop before pip"):
+        bundling.ensure_dependencies()
+    (command,) = commands
+    assert command[command.index("-r") + 1] == str(bundling.RUNTIME_LOCK)
+    assert "runtime.in" not in " ".join(command)
+
+
+def test_lock_pins_runtime_in_at_the_same_versions() -> None:
+    top_level = bundling.locked_versions(RUNTIME_IN)
+    locked = bundling.locked_versions()
+    assert top_level and {n: locked.get(n) for n in top_level} == top_level
+
+
+def test_lock_is_what_the_dev_venv_runs() -> None:
+    # The tests exercise the versions that ship.
+    installed = {name: importlib.metadata.version(name) for name in bundling.locked_versions()}
+    assert installed == bundling.locked_versions()
+
+
+def test_lock_is_closed_under_dependencies() -> None:
+    """Every dependency of a locked package (on Lambda's platform) is locked too."""
+    environment = {
+        **default_environment(),
+        "python_version": "3.13",
+        "python_full_version": "3.13.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "aarch64",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
+    locked = bundling.locked_versions()
+    for name in locked:
+        for spec in importlib.metadata.requires(name) or []:
+            requirement = Requirement(spec)
+            if requirement.marker and not requirement.marker.evaluate(environment):
+                continue
+            dependency = bundling.canonical_name(requirement.name)
+            if dependency in LAMBDA_PROVIDED:
+                continue
+            assert dependency in locked, (name, spec)
+            assert requirement.specifier.contains(locked[dependency]), (name, spec)
+
+
+def _fake_dist(root: Path, name: str, version: str) -> None:
+    info = root / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    info.joinpath("METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nName: not-a-header\n"
+    )
+
+
+def test_a_tree_that_is_not_the_lock_fails_the_build(tmp_path: Path) -> None:
+    for line in bundling.RUNTIME_LOCK.read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            _fake_dist(tmp_path, name, version)
+    bundling.check_locked(tmp_path)  # exactly the lock: fine
+    _fake_dist(tmp_path, "unpinned_extra", "1.0")
+    with pytest.raises(RuntimeError, match=r"unpinned-extra==1\.0"):
+        bundling.check_locked(tmp_path)
+
+
+def test_lock_lines_must_be_exact_pins(tmp_path: Path) -> None:
+    lock = tmp_path / "runtime.lock"
+    lock.write_text("pyarrow>=21\n")
+    with pytest.raises(ValueError, match="exact pin"):
+        bundling.locked_versions(lock)
