@@ -30,12 +30,14 @@ examples:
   alb502 process --out /tmp/lake one.log.gz other.log
   alb502 process --out s3://my-lake/alb502 s3://my-alb-logs/AWSLogs/123456789012/
 
-INPUT is a .log.gz or .log file, a directory (walked for .log.gz and .log
-files), or an s3:// URI of an object or a prefix (the endpoint comes from
-AWS_ENDPOINT_URL when set). Connection logs, health check logs and
-ELBAccessLogTestFile are skipped. Each input's output replaces what an
-earlier run wrote for it. Exit status: 0 when every input was processed,
-1 when some could not be (one line each on stderr), 2 on a usage error.
+INPUT is a .log.gz or .log file, a directory (walked for .log.gz, .log and
+.gz files), or an s3:// URI of an object or a prefix (the endpoint comes
+from AWS_ENDPOINT_URL when set). Connection logs, health check logs and
+ELBAccessLogTestFile are skipped. Output files are named after the input's
+file name, so each input's output replaces what an earlier run wrote for
+it, and a second input with the same name in one run is refused. Exit
+status: 0 when every input was processed, 1 when some could not be (one
+line each on stderr), 2 on a usage error.
 """
 
 REPORT_EXAMPLES = """\
