@@ -6,35 +6,34 @@ derived from ``alb502.fields`` instead of being typed a second time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyarrow as pa
 
 from alb502.fields import ALB_LOGS_SCHEMA, PARTITION_COLUMN, REJECTS_SCHEMA
 
+#: The Hive type Athena reads a Parquet column of each Arrow type as. Athena
+#: reads Parquet timestamps at millisecond precision; the writer stores UTC
+#: instants, which Hive's ``timestamp`` holds as is.
+_GLUE_TYPES: tuple[tuple[Callable[[pa.DataType], bool], str], ...] = (
+    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "string"),
+    (pa.types.is_boolean, "boolean"),
+    (pa.types.is_int8, "tinyint"),
+    (pa.types.is_int16, "smallint"),
+    (pa.types.is_int32, "int"),
+    (pa.types.is_int64, "bigint"),
+    (pa.types.is_float32, "float"),
+    (pa.types.is_float64, "double"),
+    (pa.types.is_timestamp, "timestamp"),
+    (pa.types.is_date32, "date"),
+)
+
 
 def glue_type(data_type: pa.DataType) -> str:
     """The Hive type Athena reads a Parquet column of this Arrow type as."""
-    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
-        return "string"
-    if pa.types.is_boolean(data_type):
-        return "boolean"
-    if pa.types.is_int8(data_type):
-        return "tinyint"
-    if pa.types.is_int16(data_type):
-        return "smallint"
-    if pa.types.is_int32(data_type):
-        return "int"
-    if pa.types.is_int64(data_type):
-        return "bigint"
-    if pa.types.is_float32(data_type):
-        return "float"
-    if pa.types.is_float64(data_type):
-        return "double"
-    if pa.types.is_timestamp(data_type):
-        # Athena reads Parquet timestamps at millisecond precision; the
-        # writer stores UTC instants, which Hive's `timestamp` holds as is.
-        return "timestamp"
-    if pa.types.is_date32(data_type):
-        return "date"
+    for matches, name in _GLUE_TYPES:
+        if matches(data_type):
+            return name
     # Anything else needs a deliberate mapping (and a test), not a guess.
     raise TypeError(f"no Glue type for Arrow type {data_type}")
 

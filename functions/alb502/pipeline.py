@@ -82,7 +82,7 @@ def process_object(
                 _check(should_stop, f"{source}: stopped at line {chunk.first_line}, time ran out")
                 report.lines += chunk.lines
                 report.bytes += len(chunk.data)
-                report.rows += prepared.entries
+                report.rows += prepared.rows.num_rows + prepared.held.num_rows
                 activity.merge(prepared.responses)
                 measure.add(prepared.traffic, prepared.causes)
                 first_day = first_day or prepared.first_day
@@ -119,7 +119,6 @@ def _check(should_stop: Callable[[], bool] | None, message: str) -> None:
 class _Prepared:
     """One chunk after the per-chunk work: parsed, tagged, split, and summed up."""
 
-    entries: int
     #: Tagged entries, ready to write.
     rows: pa.Table
     #: Entries whose cause waits for the whole object (rule 4).
@@ -141,7 +140,6 @@ def _prepare(chunk: Chunk) -> _Prepared:
     else:
         held = rows.schema.empty_table()
     return _Prepared(
-        entries=parsed.rows.num_rows,
         rows=rows,
         held=held,
         rejects=parsed.rejects,

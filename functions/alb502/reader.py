@@ -197,8 +197,3 @@ def _read(stream: _Readable, source: str, size: int) -> bytes:
     except _GZIP_ERRORS as error:
         detail = str(error) or type(error).__name__
         raise InputError(f"{source}: corrupt gzip data ({detail})") from error
-
-
-def describe(source: str) -> str:
-    """A short name for messages: the file name of a path or key."""
-    return os.path.basename(source.rstrip("/")) or source
