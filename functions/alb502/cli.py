@@ -15,14 +15,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from boto3.exceptions import Boto3Error
-from botocore.exceptions import BotoCoreError, ClientError
-
 from alb502 import __version__
 from alb502.errors import Alb502Error, InputError
 from alb502.layout import LOG_SUFFIXES, ObjectKind, object_kind, stem
 from alb502.pipeline import ObjectReport, process_object
-from alb502.reader import parse_s3_uri, s3_client
+from alb502.reader import aws_errors, parse_s3_uri, s3_client
 
 PROCESS_EXAMPLES = """\
 examples:
@@ -140,7 +137,7 @@ def _process(args: argparse.Namespace) -> int:
             _error(str(error))
             failed += 1
             continue
-        except (OSError, BotoCoreError, ClientError, Boto3Error) as error:
+        except (OSError, *aws_errors()) as error:
             progress.clear()
             _error(f"{source}: cannot write the lake at {args.out}: {_describe(error)}")
             failed += 1
@@ -188,6 +185,8 @@ def _expand(inputs: Sequence[str]) -> Iterator[tuple[str, ObjectKind] | InputErr
 def _s3_objects(uri: str) -> Iterator[tuple[str, ObjectKind]]:
     location = parse_s3_uri(uri)
     client = s3_client()
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         pages = client.get_paginator("list_objects_v2").paginate(
             Bucket=location.bucket, Prefix=location.key

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,6 +83,20 @@ def _s3_client(endpoint: str | None, region: str | None) -> Any:
     import boto3
 
     return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region)
+
+
+def aws_errors() -> tuple[type[Exception], ...]:
+    """boto's exception classes, once boto is in use.
+
+    Local runs never import boto (it costs a tenth of a second at start);
+    until something has, none of its errors can be raised.
+    """
+    if "botocore" not in sys.modules:
+        return ()
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError, Boto3Error)
 
 
 def open_object(source: str, *, client: Any = None) -> IO[bytes] | _Readable:
