@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from alb502.reader import parse_s3_uri, s3_client
 
 #: Rows per Parquet row group: large enough for Athena to read efficiently,
 #: small enough that the buffered rows stay a few tens of MB.
-ROW_GROUP_ROWS = 131_072
+ROW_GROUP_ROWS = 65_536
 #: Near-unique columns: dictionary encoding would only cost time there.
 #: Every other column repeats a lot within an object and gets a dictionary.
 PLAIN_COLUMNS: frozenset[str] = frozenset(
@@ -92,7 +93,15 @@ class ObjectOutput:
         self._client = client
         self._staging = Path(tempfile.mkdtemp(prefix="alb502-"))
         self._files: dict[tuple[str, str], _DayFile] = {}
+        # Entries held for the end of the object: the latest in memory, the rest spilled.
+        self._holding: list[pa.Table] = []
+        self._holding_rows = 0
         self._held: pq.ParquetWriter | None = None
+        # Parquet encoding runs on its own thread, beside parsing: a flush
+        # hands a row group over and returns. One row group at a time, so
+        # memory stays bounded and each file's row groups stay in order.
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alb502-write")
+        self._encoding: Future[None] | None = None
 
     # -- adding ---------------------------------------------------------------
 
@@ -112,26 +121,38 @@ class ObjectOutput:
         """Keep entries aside until the end of the object, on disk, not in memory.
 
         During an outage most entries of an object can be waiting for the
-        keep-alive rule; spilling them keeps memory flat. :meth:`held` gives
-        them back.
+        keep-alive rule: beyond ``ROW_GROUP_ROWS`` they are spilled, which
+        keeps memory flat. :meth:`held` gives them back.
         """
         if rows.num_rows == 0:
             return
+        self._holding.append(rows)
+        self._holding_rows += rows.num_rows
+        if self._holding_rows >= ROW_GROUP_ROWS:
+            self._spill()
+
+    def _spill(self) -> None:
+        rows = pa.concat_tables(self._holding)
         if self._held is None:
             # lz4: this file is read back once, minutes later, by this process.
             path = self._staging / "held.parquet"
             self._held = pq.ParquetWriter(path, rows.schema, compression="lz4")
         self._held.write_table(rows)
+        self._holding.clear()
+        self._holding_rows = 0
 
     def held(self) -> Iterator[pa.Table]:
-        """The entries :meth:`hold` kept, a row group at a time."""
-        if self._held is None:
-            return
-        self._held.close()
-        self._held = None
-        held = pq.ParquetFile(self._staging / "held.parquet")
-        for index in range(held.num_row_groups):
-            yield held.read_row_group(index)
+        """The entries :meth:`hold` kept, up to ``ROW_GROUP_ROWS`` at a time."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+            spilled = pq.ParquetFile(self._staging / "held.parquet")
+            for batch in spilled.iter_batches(batch_size=ROW_GROUP_ROWS):
+                yield pa.Table.from_batches([batch])
+        if self._holding:
+            yield pa.concat_tables(self._holding)
+            self._holding.clear()
+            self._holding_rows = 0
 
     def _add(self, table: str, schema: pa.Schema, rows: pa.Table, days: pa.Array) -> None:
         unique = pc.unique(days).to_pylist()
@@ -149,8 +170,13 @@ class ObjectOutput:
             relative = partition_path(table, day, self.stem)
             staged = self._staging / relative
             staged.parent.mkdir(parents=True, exist_ok=True)
-            dictionary = [name for name in schema.names if name not in PLAIN_COLUMNS]
-            writer = pq.ParquetWriter(staged, schema, use_dictionary=dictionary, **_PARQUET_OPTIONS)
+            writer = pq.ParquetWriter(
+                staged,
+                schema,
+                use_dictionary=[name for name in schema.names if name not in PLAIN_COLUMNS],
+                write_statistics=[name for name in schema.names if name in STATISTICS_COLUMNS],
+                **_PARQUET_OPTIONS,
+            )
             self._files[key] = _DayFile(relative, staged, writer)
         return self._files[key]
 
@@ -165,9 +191,17 @@ class ObjectOutput:
             rows = rows.set_column(index, "source_key", source_key)
         else:
             rows = rows.append_column("source_key", source_key)
-        out.writer.write_table(rows.select(schema.names).cast(schema), row_group_size=len(rows))
+        rows = rows.select(schema.names).cast(schema)
+        self._wait_encoding()
+        self._encoding = self._encoder.submit(out.writer.write_table, rows, len(rows))
         out.pending.clear()
         out.pending_rows = 0
+
+    def _wait_encoding(self) -> None:
+        """Wait for the row group being encoded; its error, if any, is raised here."""
+        if self._encoding is not None:
+            encoding, self._encoding = self._encoding, None
+            encoding.result()
 
     # -- finishing ------------------------------------------------------------
 
@@ -176,22 +210,27 @@ class ObjectOutput:
         if self._held is not None:
             self._held.close()
             self._held = None
-        for (table, _), out in self._files.items():
-            self._flush(out, ALB_LOGS_SCHEMA if table == ALB_LOGS_TABLE else REJECTS_SCHEMA)
-            out.writer.close()
         placed: list[str] = []
         try:
+            for (table, _), out in self._files.items():
+                self._flush(out, ALB_LOGS_SCHEMA if table == ALB_LOGS_TABLE else REJECTS_SCHEMA)
+            self._wait_encoding()
+            for out in self._files.values():
+                out.writer.close()
             for out in self._files.values():
                 placed.append(self._place(out))
         except BaseException:
             self._remove(placed)
             raise
         finally:
+            self._encoder.shutdown(cancel_futures=True)
             shutil.rmtree(self._staging, ignore_errors=True)
         return placed
 
     def abort(self) -> None:
         """Forget everything staged: nothing reaches the lake."""
+        # A row group being encoded cannot be interrupted: let it end first.
+        self._encoder.shutdown(cancel_futures=True)
         if self._held is not None:
             with contextlib.suppress(Exception):
                 self._held.close()
