@@ -137,7 +137,7 @@ def _process(args: argparse.Namespace) -> int:
             _error(str(error))
             failed += 1
             continue
-        except (OSError, *aws_errors()) as error:
+        except _write_errors() as error:
             progress.clear()
             _error(f"{source}: cannot write the lake at {args.out}: {_describe(error)}")
             failed += 1
@@ -148,6 +148,10 @@ def _process(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(totals.render(args.out, time.perf_counter() - started))
     return 1 if failed else 0
+
+
+def _write_errors() -> tuple[type[Exception], ...]:
+    return (OSError, *aws_errors())
 
 
 def _error(message: str) -> None:
