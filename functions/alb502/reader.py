@@ -21,9 +21,10 @@ from isal import igzip, isal_zlib
 
 from alb502.errors import InputError
 
-#: Bytes handed to the parser at a time. Big enough for the CSV reader to
-#: run at full speed, small enough that memory does not grow with the object.
-CHUNK_SIZE = 4 * 1024 * 1024
+#: Bytes handed to the parser at a time (about 13k lines). Big enough that
+#: the per-call cost of the compute kernels stays small (4 MiB was 6% slower
+#: in ``make bench``), small enough that memory does not grow with the object.
+CHUNK_SIZE = 8 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 #: What a truncated or corrupt gzip stream raises while being read.
 _GZIP_ERRORS: tuple[type[BaseException], ...] = (

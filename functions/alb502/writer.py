@@ -27,9 +27,10 @@ from alb502.fields import ALB_LOGS_SCHEMA, ALB_LOGS_TABLE, REJECTS_SCHEMA, REJEC
 from alb502.layout import partition_path
 from alb502.reader import parse_s3_uri, s3_client
 
-#: Rows per Parquet row group: large enough for Athena to read efficiently,
-#: small enough that the buffered rows stay a few tens of MB.
-ROW_GROUP_ROWS = 65_536
+#: Rows per Parquet row group (a few MB compressed): large enough for Athena
+#: to read efficiently, small enough that the rows buffered for one, and the
+#: last one left to encode when the object ends, stay small.
+ROW_GROUP_ROWS = 32_768
 #: Near-unique columns: dictionary encoding would only cost time there.
 #: Every other column repeats a lot within an object and gets a dictionary.
 PLAIN_COLUMNS: frozenset[str] = frozenset(
