@@ -37,6 +37,10 @@ from alb502.tokenizer import decode_line, tokenize
 #: Raw token columns: f0 is ``type``, f1 ``time``... (``fields.LOG_FIELDS``).
 RAW_NAMES: tuple[str, ...] = tuple(f"f{i}" for i in range(len(LOG_FIELDS)))
 _RAW_TYPE = pa.string()
+#: Bytes the CSV reader takes at a time. Its passes over a block run from
+#: the CPU cache when the block is this small: a chunk read in 1 MiB blocks
+#: tokenised twice as fast as the same chunk read as one block.
+CSV_BLOCK_SIZE = 1 << 20
 #: Ragged lines (another field count than the chunk's first lines) are
 #: re-read by the CSV reader as a group when there are at least this many.
 _REGROUP_MIN = 32
@@ -154,6 +158,23 @@ def _likely_width(data: bytes) -> int:
 
 
 def _read_csv(data: bytes, width: int) -> tuple[pa.Table, list[tuple[int, int, str]]] | None:
+    """CSV-read ``data`` in blocks of ``CSV_BLOCK_SIZE``, or whole when a line is longer."""
+    if len(data) > CSV_BLOCK_SIZE:
+        try:
+            return _read_csv_blocks(data, width, CSV_BLOCK_SIZE)
+        except pa.ArrowInvalid:
+            pass  # a line longer than a block (or bad input): try the chunk as one block
+    try:
+        return _read_csv_blocks(data, width, len(data) + 1)
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        # Bytes that are not UTF-8, or a row number the reader could not
+        # track: the per-line path takes the chunk.
+        return None
+
+
+def _read_csv_blocks(
+    data: bytes, width: int, block_size: int
+) -> tuple[pa.Table, list[tuple[int, int, str]]] | None:
     invalid: list[tuple[int, int, str]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -161,26 +182,21 @@ def _read_csv(data: bytes, width: int) -> tuple[pa.Table, list[tuple[int, int, s
         return "skip"
 
     names = [f"f{i}" for i in range(width)]
-    try:
-        table = pacsv.read_csv(
-            pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(
-                column_names=names, use_threads=False, block_size=len(data) + 1
-            ),
-            parse_options=pacsv.ParseOptions(**_PARSE_OPTIONS_BASE, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, _RAW_TYPE),
-                include_columns=names[: len(RAW_NAMES)],
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                # The chunk was checked to be UTF-8 before (_is_utf8).
-                check_utf8=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
-        # Bytes that are not UTF-8, or a row number the reader could not
-        # track: the per-line path takes the chunk.
-        return None
+    table = pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(
+            column_names=names, use_threads=False, block_size=block_size
+        ),
+        parse_options=pacsv.ParseOptions(**_PARSE_OPTIONS_BASE, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, _RAW_TYPE),
+            include_columns=names[: len(RAW_NAMES)],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            # The chunk was checked to be UTF-8 before (_is_utf8).
+            check_utf8=False,
+        ),
+    )
     if any(number is None for number, _, _ in invalid):
         return None
     return table, invalid
