@@ -78,10 +78,11 @@ def process_object(
         # closing(): on any error the workers are stopped here, not whenever
         # the generator happens to be collected.
         with contextlib.closing(_prepare_ahead(read_chunks(source, client=s3_client))) as chunks:
-            for chunk, prepared in chunks:
-                _check(should_stop, f"{source}: stopped at line {chunk.first_line}, time ran out")
-                report.lines += chunk.lines
-                report.bytes += len(chunk.data)
+            for prepared in chunks:
+                where = f"{source}: stopped at line {prepared.first_line}"
+                _check(should_stop, f"{where}, time ran out")
+                report.lines += prepared.lines
+                report.bytes += prepared.bytes
                 report.rows += prepared.rows.num_rows + prepared.held.num_rows
                 activity.merge(prepared.responses)
                 measure.add(prepared.traffic, prepared.causes)
@@ -128,6 +129,10 @@ class _Prepared:
     traffic: pa.Table
     causes: pa.Table
     first_day: str | None
+    #: Where the chunk starts, its lines and bytes: the text itself is let go.
+    first_line: int
+    lines: int
+    bytes: int
 
 
 def _prepare(chunk: Chunk) -> _Prepared:
@@ -147,10 +152,13 @@ def _prepare(chunk: Chunk) -> _Prepared:
         traffic=traffic,
         causes=causes,
         first_day=parsed.rows.column("time")[0].as_py()[:10] if parsed.rows.num_rows else None,
+        first_line=chunk.first_line,
+        lines=chunk.lines,
+        bytes=len(chunk.data),
     )
 
 
-def _prepare_ahead(chunks: Iterator[Chunk]) -> Generator[tuple[Chunk, _Prepared]]:
+def _prepare_ahead(chunks: Iterator[Chunk]) -> Generator[_Prepared]:
     """Prepare chunks in worker threads while the caller writes earlier ones.
 
     pyarrow's CSV reader, compute kernels and Parquet writer release the
@@ -158,18 +166,17 @@ def _prepare_ahead(chunks: Iterator[Chunk]) -> Generator[tuple[Chunk, _Prepared]
     (``_WORKERS`` threads). At most ``_AHEAD`` chunks wait: memory stays flat.
     """
     with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="alb502-parse") as pool:
-        pending: deque[tuple[Chunk, Future[_Prepared]]] = deque()
+        # Only futures wait here: a chunk's text is let go once it is parsed.
+        pending: deque[Future[_Prepared]] = deque()
         try:
             for chunk in chunks:
-                pending.append((chunk, pool.submit(_prepare, chunk)))
+                pending.append(pool.submit(_prepare, chunk))
                 if len(pending) > _AHEAD:
-                    done, future = pending.popleft()
-                    yield done, future.result()
+                    yield pending.popleft().result()
             while pending:
-                done, future = pending.popleft()
-                yield done, future.result()
+                yield pending.popleft().result()
         finally:
-            for _, future in pending:
+            for future in pending:
                 future.cancel()
 
 
