@@ -78,7 +78,7 @@ def process_object(
         # closing(): on any error the workers are stopped here, not whenever
         # the generator happens to be collected.
         with contextlib.closing(_prepare_ahead(read_chunks(source, client=s3_client))) as chunks:
-            for prepared in chunks:
+            for prepared, ending in chunks:
                 where = f"{source}: stopped at line {prepared.first_line}"
                 _check(should_stop, f"{where}, time ran out")
                 report.lines += prepared.lines
@@ -87,6 +87,10 @@ def process_object(
                 activity.merge(prepared.responses)
                 measure.add(prepared.traffic, prepared.causes)
                 first_day = first_day or prepared.first_day
+                if ending:
+                    # The object's last chunks: each is written on its own, so
+                    # little is left to encode once the last one is parsed.
+                    output.flush()
                 output.add_rows(prepared.rows)
                 output.hold(prepared.held)
                 if prepared.rejects.num_rows:
@@ -158,12 +162,14 @@ def _prepare(chunk: Chunk) -> _Prepared:
     )
 
 
-def _prepare_ahead(chunks: Iterator[Chunk]) -> Generator[_Prepared]:
+def _prepare_ahead(chunks: Iterator[Chunk]) -> Generator[tuple[_Prepared, bool]]:
     """Prepare chunks in worker threads while the caller writes earlier ones.
 
     pyarrow's CSV reader, compute kernels and Parquet writer release the
     GIL, so decompressing and writing (this thread) overlap with parsing
     (``_WORKERS`` threads). At most ``_AHEAD`` chunks wait: memory stays flat.
+    Each prepared chunk comes with whether it is one of the last, those
+    submitted after the object was read to its end.
     """
     with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="alb502-parse") as pool:
         # Only futures wait here: a chunk's text is let go once it is parsed.
@@ -172,9 +178,9 @@ def _prepare_ahead(chunks: Iterator[Chunk]) -> Generator[_Prepared]:
             for chunk in chunks:
                 pending.append(pool.submit(_prepare, chunk))
                 if len(pending) > _AHEAD:
-                    yield pending.popleft().result()
+                    yield pending.popleft().result(), False
             while pending:
-                yield pending.popleft().result()
+                yield pending.popleft().result(), True
         finally:
             for future in pending:
                 future.cancel()

@@ -154,6 +154,12 @@ class ObjectOutput:
             self._holding.clear()
             self._holding_rows = 0
 
+    def flush(self) -> None:
+        """Hand the entries buffered so far to the encoder now, as row groups of their own."""
+        for (table, _), out in self._files.items():
+            if table == ALB_LOGS_TABLE:
+                self._flush(out, ALB_LOGS_SCHEMA)
+
     def _add(self, table: str, schema: pa.Schema, rows: pa.Table, days: pa.Array) -> None:
         unique = pc.unique(days).to_pylist()
         for day in unique:
