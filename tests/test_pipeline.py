@@ -123,3 +123,41 @@ def test_rows_plus_rejects_equal_lines_on_realistic_traffic(tmp_path: Path) -> N
     assert len(causes) == sum(report.causes.values())
     assert sum(m.requests for m in report.minutes) == report.rows
     assert sum(sum(m.by_cause.values()) for m in report.minutes) == len(causes)
+
+
+def test_many_row_groups_keep_every_entry_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small chunks and row groups: flushes mid-object and chunk by chunk at its end."""
+    monkeypatch.setattr("alb502.reader.CHUNK_SIZE", 64 * 1024)
+    monkeypatch.setattr("alb502.writer.ROW_GROUP_ROWS", 700)
+    lines = list(
+        traffic.generate_lines(start=datetime(2026, 11, 20, 12, tzinfo=UTC), lines=6_000, seed=11)
+    )
+    source = write(tmp_path / KEY, lines)
+    report = process_object(str(source), str(tmp_path / "lake"))
+    (written,) = (tmp_path / "lake/alb_logs").rglob("*.parquet")
+    parquet = pq.ParquetFile(written)
+    assert parquet.metadata.num_row_groups > 6
+    numbers = parquet.read(columns=["source_line"]).column("source_line").to_pylist()
+    assert sorted(numbers) == list(range(1, len(lines) + 1))
+    assert report.rows == len(lines)
+
+
+def test_an_encoding_failure_fails_the_object_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups are encoded on a thread of their own: its error still fails the object."""
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(staging))
+    source = write(tmp_path / KEY, [entry() for _ in range(50)])
+    with pytest.raises(OSError, match="No space left"):
+        process_object(str(source), str(tmp_path / "lake"))
+    assert not (tmp_path / "lake").exists() or files(tmp_path / "lake") == {}
+    assert list(staging.iterdir()) == []
