@@ -3,36 +3,31 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from alb502 import metric_names as names
+from alb502.measure import MinuteCounts
 from alb502.metrics import MetricsEmitter, parse_emf, summarize
+from alb502.pipeline import ObjectReport
 
 NOW = datetime(2026, 11, 21, 12, 0, 30, tzinfo=UTC)
 LB = "app/shop-prod/50dc6c495c0c9188"
 
 
-@dataclass(frozen=True)
-class Minute:
-    load_balancer: str
-    minute: datetime
-    requests: int
-    elb_502: int
-    target_502: int
-    by_cause: Mapping[str, int]
-
-
-@dataclass(frozen=True)
-class Report:
-    source: str = "s3://logs/AWSLogs/x.log.gz"
-    rows: int = 990
-    rejects: int = 10
-    interval_end: datetime | None = datetime(2026, 11, 21, 11, 55, tzinfo=UTC)
-    minutes: Sequence[Minute] = field(default_factory=list)
+def object_report(
+    minutes: list[MinuteCounts],
+    interval_end: datetime | None = datetime(2026, 11, 21, 11, 55, tzinfo=UTC),
+) -> ObjectReport:
+    return ObjectReport(
+        source="s3://logs/AWSLogs/x.log.gz",
+        rows=990,
+        rejects=10,
+        interval_end=interval_end,
+        minutes=minutes,
+    )
 
 
 def blobs(out: str) -> list[dict[str, object]]:
@@ -53,17 +48,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "alb502")
 
 
-def two_minutes(base: datetime = datetime(2026, 11, 21, 11, 51, tzinfo=UTC)) -> list[Minute]:
+def two_minutes(base: datetime = datetime(2026, 11, 21, 11, 51, tzinfo=UTC)) -> list[MinuteCounts]:
     return [
-        Minute(LB, base, 500, 3, 1, {"target_unreachable": 2, "target_app_error": 1}),
-        Minute(LB, base + timedelta(minutes=1), 480, 0, 0, {}),
+        MinuteCounts(LB, base, 500, 3, 1, Counter(target_unreachable=2, target_app_error=1)),
+        MinuteCounts(LB, base + timedelta(minutes=1), 480, 0, 0),
     ]
 
 
 def test_blobs_have_the_contracted_names_dimensions_and_minutes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    MetricsEmitter(clock=lambda: NOW).object_processed(Report(minutes=two_minutes()))
+    MetricsEmitter(clock=lambda: NOW).object_processed(object_report(minutes=two_minutes()))
     found = blobs(capsys.readouterr().out)
     shapes = [
         (
@@ -118,7 +113,7 @@ def test_minutes_outside_the_emf_window_are_not_emitted(
 ) -> None:
     old = two_minutes(NOW - timedelta(days=15))
     recent = two_minutes(NOW - timedelta(minutes=10))
-    report = Report(minutes=old + recent, interval_end=NOW - timedelta(days=15))
+    report = object_report(minutes=old + recent, interval_end=NOW - timedelta(days=15))
     MetricsEmitter(clock=lambda: NOW).object_processed(report)
     out = capsys.readouterr().out
     points = parse_emf(out.splitlines())
@@ -135,7 +130,7 @@ def test_dev_mode_disables_metrics_and_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_DEV", "true")
-    MetricsEmitter(clock=lambda: NOW).object_processed(Report(minutes=two_minutes()))
+    MetricsEmitter(clock=lambda: NOW).object_processed(object_report(minutes=two_minutes()))
     out = capsys.readouterr().out
     assert parse_emf(out.splitlines()) == []
     assert "metrics are disabled" in caplog.text
@@ -155,7 +150,7 @@ def test_parse_emf_rejects_a_declared_metric_without_value() -> None:
 
 
 def test_summary_lists_every_metric(capsys: pytest.CaptureFixture[str]) -> None:
-    MetricsEmitter(clock=lambda: NOW).object_processed(Report(minutes=two_minutes()))
+    MetricsEmitter(clock=lambda: NOW).object_processed(object_report(minutes=two_minutes()))
     text = summarize(parse_emf(capsys.readouterr().out.splitlines()))
     for metric in ("Requests", "ELB502", "Target502", "Errors502", "LinesParsed", "ProcessingLag"):
         assert f"    {metric}" in text

@@ -24,10 +24,10 @@ set, so our private provider is built with an empty service.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -38,6 +38,9 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
 
 from alb502 import metric_names as names
 
+if TYPE_CHECKING:  # the pipeline (pyarrow) is not needed to emit metrics
+    from alb502.pipeline import ObjectReport
+
 # Explicit service: a child logger finds its parent (the handler's) by name.
 logger = Logger(service="alb502", child=True)
 
@@ -45,38 +48,6 @@ logger = Logger(service="alb502", child=True)
 #: ahead; a small margin keeps us clear of the edges (the lake keeps all).
 MAX_AGE = timedelta(days=14) - timedelta(minutes=10)
 MAX_AHEAD = timedelta(hours=2) - timedelta(minutes=5)
-
-
-class MinuteLike(Protocol):
-    """What metrics need of ``alb502.measure.MinuteCounts``."""
-
-    @property
-    def load_balancer(self) -> str: ...
-    @property
-    def minute(self) -> datetime: ...
-    @property
-    def requests(self) -> int: ...
-    @property
-    def elb_502(self) -> int: ...
-    @property
-    def target_502(self) -> int: ...
-    @property
-    def by_cause(self) -> Mapping[str, int]: ...
-
-
-class ReportLike(Protocol):
-    """What metrics need of ``alb502.pipeline.ObjectReport``."""
-
-    @property
-    def source(self) -> str: ...
-    @property
-    def rows(self) -> int: ...
-    @property
-    def rejects(self) -> int: ...
-    @property
-    def interval_end(self) -> datetime | None: ...
-    @property
-    def minutes(self) -> Sequence[MinuteLike]: ...
 
 
 def utc_now() -> datetime:
@@ -125,7 +96,7 @@ class MetricsEmitter:
             self._warned_disabled = True
         return False
 
-    def object_processed(self, report: ReportLike) -> None:
+    def object_processed(self, report: ObjectReport) -> None:
         """Traffic metrics per request minute, then the pipeline health metrics."""
         if not self._check_enabled():
             return
