@@ -109,13 +109,8 @@ def _tokenize_fast(chunk: Chunk) -> tuple[_Tokens | None, list[tuple[int, str]]]
     if table.num_rows + len(invalid) != chunk.lines:
         # An unterminated quote swallowed line ends: this chunk goes slow.
         return None, _all_lines(chunk)
-    first = chunk.first_line
-    if invalid:
-        skipped = {number + first - 1 for number, _, _ in invalid}
-        numbers = [n for n in range(first, first + chunk.lines) if n not in skipped]
-    else:
-        numbers = list(range(first, first + chunk.lines))
-    parts = [_from_csv(table, width, pa.array(numbers, pa.int64()))]
+    numbers = _line_numbers(chunk, [number for number, _, _ in invalid])
+    parts = [_from_csv(table, width, numbers)]
     leftovers: list[tuple[int, str]] = []
     by_width: dict[int, list[tuple[int, str]]] = {}
     for number, actual, text in invalid:
@@ -128,6 +123,15 @@ def _tokenize_fast(chunk: Chunk) -> tuple[_Tokens | None, list[tuple[int, str]]]
             parts.append(regrouped)
     tokens = parts[0] if len(parts) == 1 else _concat(parts)
     return tokens, leftovers
+
+
+def _line_numbers(chunk: Chunk, skipped: list[int]) -> pa.Array:
+    """The chunk's line numbers (int64) less ``skipped`` (1-based within the chunk)."""
+    within = pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), chunk.lines))
+    if skipped:
+        gone = pc.is_in(within, value_set=pa.array(skipped, pa.int64()))
+        within = within.filter(pc.invert(gone))
+    return pc.add(within, chunk.first_line - 1)
 
 
 def _is_utf8(data: bytes) -> bool:
