@@ -156,9 +156,8 @@ class ObjectOutput:
 
     def flush(self) -> None:
         """Hand the entries buffered so far to the encoder now, as row groups of their own."""
-        for (table, _), out in self._files.items():
-            if table == ALB_LOGS_TABLE:
-                self._flush(out, ALB_LOGS_SCHEMA)
+        for out in self._files.values():
+            self._flush(out)
 
     def _add(self, table: str, schema: pa.Schema, rows: pa.Table, days: pa.Array) -> None:
         unique = pc.unique(days).to_pylist()
@@ -168,7 +167,7 @@ class ObjectOutput:
             out.pending.append(part)
             out.pending_rows += part.num_rows
             if out.pending_rows >= ROW_GROUP_ROWS:
-                self._flush(out, schema)
+                self._flush(out)
 
     def _file(self, table: str, schema: pa.Schema, day: str) -> _DayFile:
         key = (table, day)
@@ -186,7 +185,7 @@ class ObjectOutput:
             self._files[key] = _DayFile(relative, staged, writer)
         return self._files[key]
 
-    def _flush(self, out: _DayFile, schema: pa.Schema) -> None:
+    def _flush(self, out: _DayFile) -> None:
         if not out.pending_rows:
             return
         rows = pa.concat_tables(out.pending)
@@ -197,6 +196,7 @@ class ObjectOutput:
             rows = rows.set_column(index, "source_key", source_key)
         else:
             rows = rows.append_column("source_key", source_key)
+        schema = out.writer.schema
         rows = rows.select(schema.names).cast(schema)
         self._wait_encoding()
         self._encoding = self._encoder.submit(out.writer.write_table, rows, len(rows))
@@ -218,8 +218,8 @@ class ObjectOutput:
             self._held = None
         placed: list[str] = []
         try:
-            for (table, _), out in self._files.items():
-                self._flush(out, ALB_LOGS_SCHEMA if table == ALB_LOGS_TABLE else REJECTS_SCHEMA)
+            for out in self._files.values():
+                self._flush(out)
             self._wait_encoding()
             for out in self._files.values():
                 out.writer.close()
