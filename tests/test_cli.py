@@ -140,3 +140,17 @@ def test_help_everywhere(args: list[str], capsys: pytest.CaptureFixture[str]) ->
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "alb502" in out
+
+
+def test_a_directory_counts_the_test_file_as_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same objects are taken from a directory as from an S3 prefix."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs/ELBAccessLogTestFile").write_text("Enable AccessLog for ELB: x\n")
+    assert main(["process", "--out", str(tmp_path / "lake"), str(tmp_path / "logs")]) == 0
+    out = capsys.readouterr().out
+    assert "objects: 0" in out
+    assert "skipped (not access logs): 1 test_file" in out
+    # Nothing was written: no hint to report on it.
+    assert "next:" not in out

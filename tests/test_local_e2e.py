@@ -259,3 +259,22 @@ def test_the_demo_runs_and_explains_the_502s(
     if demo.AWS_EXAMPLES.is_file():  # AWS's examples ride along, moved into the demo day
         assert "LoadBalancer=app/my-loadbalancer/50dc6c495c0c9188" in out
     assert "Try next:" in out
+
+
+def test_the_cli_reads_a_prefix_and_writes_an_s3_lake(
+    aws: LocalAws, pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = aws.client("s3")
+    key, path, _ = make_object(tmp_path, seed=6, lines=300, prefix="cli/")
+    s3.upload_file(str(path), pipeline.log_bucket, key)
+    s3.put_object(Bucket=pipeline.log_bucket, Key="cli/ELBAccessLogTestFile", Body=b"test")
+    lake = f"s3://{pipeline.lake_bucket}/from-cli"
+    assert cli.main(["process", "--out", lake, f"s3://{pipeline.log_bucket}/cli/"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped (not access logs): 1 test_file" in out
+    # `alb502 report` reads local lakes only: no hint pointing it at S3.
+    assert f"lake: {lake}\n" in out + "\n" and "next:" not in out
+    written = s3.list_objects_v2(Bucket=pipeline.lake_bucket, Prefix="from-cli/alb_logs/")
+    assert [o["Key"].rsplit("/", 1)[1] for o in written["Contents"]] == [
+        path.name.removesuffix(".log.gz") + ".parquet"
+    ]

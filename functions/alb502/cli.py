@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from alb502 import __version__
 from alb502.errors import Alb502Error, InputError
@@ -104,7 +104,6 @@ def _process(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
     totals = _Totals()
     failed = 0
-    client: Any = None
     started = time.perf_counter()
     # Output files are named after the input's file name: two inputs with the
     # same name in one run would overwrite each other's rows.
@@ -127,11 +126,10 @@ def _process(args: argparse.Namespace) -> int:
             failed += 1
             continue
         outputs[name] = source
-        if client is None and (source.startswith("s3://") or args.out.startswith("s3://")):
-            client = s3_client()
         progress.start(source)
         try:
-            report = process_object(source, args.out, s3_client=client)
+            # The reader and writer take the cached client (reader.s3_client) for s3:// paths.
+            report = process_object(source, args.out)
         except InputError as error:
             progress.clear()
             _error(str(error))
@@ -175,9 +173,7 @@ def _expand(inputs: Sequence[str]) -> Iterator[tuple[str, ObjectKind] | InputErr
             continue
         path = Path(given)
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.name.endswith(LOG_SUFFIXES)
-            )
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _listed(p.name))
             for file in found:
                 yield str(file), object_kind(file.name)
         elif path.exists():
@@ -205,8 +201,14 @@ def _s3_objects(uri: str) -> Iterator[tuple[str, ObjectKind]]:
     if not keys:
         raise InputError(f"{uri}: no objects there")
     for key in keys:
-        if key.endswith(LOG_SUFFIXES) or object_kind(key) is not ObjectKind.OTHER:
+        if _listed(key):
             yield f"s3://{location.bucket}/{key}", object_kind(key)
+
+
+def _listed(name: str) -> bool:
+    """Whether a file found under a directory or prefix is taken: a log by its
+    suffix, or an object ALB writes beside its logs (counted as skipped)."""
+    return name.endswith(LOG_SUFFIXES) or object_kind(name) is not ObjectKind.OTHER
 
 
 class _Totals:
@@ -236,7 +238,9 @@ class _Totals:
         lines.append(f"502s: {total:,}")
         for cause, count in self.causes.most_common():
             lines.append(f"  {count:>8,}  {cause}")
-        lines.append(f"lake: {out}   next: alb502 report {out}")
+        # `alb502 report` reads a local lake; an S3 lake is for Athena.
+        local = self.objects and not out.startswith("s3://")
+        lines.append(f"lake: {out}" + (f"   next: alb502 report {out}" if local else ""))
         return "\n".join(lines)
 
 

@@ -267,10 +267,6 @@ class QueueRunner:
                 on_batch(outcome)
 
 
-def upload_file(aws: LocalAws, bucket: str, key: str, path: str | Path) -> None:
-    aws.client("s3").upload_file(str(path), bucket, key)
-
-
 def download_prefix(aws: LocalAws, bucket: str, prefix: str, dest: str | Path) -> list[Path]:
     """Copy every object under ``prefix`` to ``dest`` (same relative paths)."""
     s3 = aws.client("s3")
