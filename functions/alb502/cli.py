@@ -29,10 +29,11 @@ examples:
 
 INPUT is a .log.gz or .log file, a directory (walked for .log.gz, .log and
 .gz files), or an s3:// URI of an object or a prefix (the endpoint comes
-from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL when set). Connection logs, health check logs and
-ELBAccessLogTestFile are skipped. Output files are named after the input's
-file name, so each input's output replaces what an earlier run wrote for
-it, and a second input with the same name in one run is refused. Exit
+from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL when set). Connection logs,
+health check logs and ELBAccessLogTestFile are counted as skipped. Output
+files are named after the input's file name, so each input's output
+replaces what an earlier run wrote for it, and a second input with the
+same name in one run is refused. Exit
 status: 0 when every input was processed, 1 when some could not be (one
 line each on stderr), 2 on a usage error.
 """
