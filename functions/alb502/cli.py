@@ -33,9 +33,9 @@ from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL when set). Connection logs,
 health check logs and ELBAccessLogTestFile are counted as skipped. Output
 files are named after the input's file name, so each input's output
 replaces what an earlier run wrote for it, and a second input with the
-same name in one run is refused. Exit
-status: 0 when every input was processed, 1 when some could not be (one
-line each on stderr), 2 on a usage error.
+same name in one run is refused. Exit status: 0 when every input was
+processed, 1 when some could not be (one line each on stderr), 2 on a
+usage error.
 """
 
 REPORT_EXAMPLES = """\
