@@ -8,8 +8,9 @@ prints :func:`render`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -73,16 +74,18 @@ def _dataset(path: Path) -> ds.Dataset:
 
 
 def _counts(table: pa.Table, keys: list[str]) -> list[tuple[tuple[str, ...], int]]:
-    """Row counts per key combination, largest first."""
+    """Row counts per key combination (as text), largest first."""
+    counted = [(tuple(str(v) for v in key), n) for key, n in _tally(table, keys)]
+    return sorted(counted, key=lambda item: (-item[1], item[0]))
+
+
+def _tally(table: pa.Table, keys: list[str]) -> list[tuple[tuple[Any, ...], int]]:
+    """Row counts per key combination, in no particular order."""
     if table.num_rows == 0:
         return []
     grouped = table.group_by(keys).aggregate([([], "count_all")])
     rows = zip(*(grouped.column(k).to_pylist() for k in keys), strict=True)
-    counted = [
-        (tuple(str(v) for v in key), n)
-        for key, n in zip(rows, grouped.column("count_all").to_pylist(), strict=True)
-    ]
-    return sorted(counted, key=lambda item: (-item[1], item[0]))
+    return list(zip(rows, grouped.column("count_all").to_pylist(), strict=True))
 
 
 def render(lake: str | Path, *, top: int = 10) -> str:
@@ -139,7 +142,7 @@ def _timeline(errors: pa.Table) -> list[str]:
     span_minutes = (last - first).total_seconds() / 60 + 1
     width = next((b for b in _BUCKETS if span_minutes / b <= TIMELINE_ROWS), _BUCKETS[-1])
     buckets = pc.floor_temporal(times, multiple=width, unit="minute")
-    counted = _group_times(buckets)
+    counted = {key[0]: n for key, n in _tally(pa.table({"bucket": buckets}), ["bucket"])}
     peak = max(counted.values())
     lines = [f"Timeline (UTC, {width}-minute buckets; bars relative to the busiest):"]
     for start in sorted(counted):
@@ -148,17 +151,6 @@ def _timeline(errors: pa.Table) -> list[str]:
         end = start + timedelta(minutes=width)
         lines.append(f"  {start:%Y-%m-%d %H:%M}-{end:%H:%M}  {count:>7,}  {bar}")
     return lines
-
-
-def _group_times(buckets: pa.ChunkedArray) -> dict[datetime, int]:
-    grouped = pa.table({"bucket": buckets}).group_by("bucket").aggregate([([], "count_all")])
-    return dict(
-        zip(
-            grouped.column("bucket").to_pylist(),
-            grouped.column("count_all").to_pylist(),
-            strict=True,
-        )
-    )
 
 
 def _rejects_section(summary: Summary) -> list[str]:
