@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alb502 import report
+from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
 from alb502.local import ACCOUNT, REGION, QueueRunner, create_pipeline, download_prefix, local_aws
 from alb502.metrics import parse_emf, summarize
 from alb502.traffic import generate_lines, object_key, object_suffix, write_object
@@ -65,7 +66,7 @@ def _interval_ends(now: datetime) -> list[datetime]:
     """OBJECTS_PER_LB five-minute intervals spread over the last 24 hours."""
     last = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5 + 10)
     step = timedelta(hours=24) / OBJECTS_PER_LB
-    return [last - i * step for i in reversed(range(OBJECTS_PER_LB))]
+    return [_floor5(last - i * step) for i in reversed(range(OBJECTS_PER_LB))]
 
 
 def _floor5(moment: datetime) -> datetime:
@@ -79,7 +80,6 @@ def traffic_objects(workdir: Path, now: datetime) -> Iterator[DemoObject]:
     incident = now - timedelta(hours=6)
     for lb_index, lb in enumerate(LOAD_BALANCERS):
         for i, end in enumerate(_interval_ends(now)):
-            end = _floor5(end)
             # Busiest around 15:00 UTC, quietest around 03:00.
             load = 0.55 + 0.45 * math.sin((end.hour - 9) / 24 * 2 * math.pi)
             lines = int((1500 + 3500 * load) * LOAD_SHARE[lb_index])
@@ -176,7 +176,7 @@ def run_saved_queries(lake: Path) -> str:
 
 def _register(con: object, lake: Path, schema: str, name: str) -> None:
     """Expose a lake table to DuckDB under the name (and schema) the query uses."""
-    if name not in ("alb_logs", "alb_log_rejects"):
+    if name not in (ALB_LOGS_TABLE, REJECTS_TABLE):
         return
     if not any((lake / name).glob("*/*.parquet")):
         raise LookupError(f"table {name} has no file in this lake")
@@ -186,7 +186,7 @@ def _register(con: object, lake: Path, schema: str, name: str) -> None:
     glob = (lake / name / "**" / "*.parquet").as_posix()
     con.execute(  # type: ignore[attr-defined]
         f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM read_parquet("
-        f"'{glob}', hive_partitioning = true, hive_types = {{'day': 'VARCHAR'}})"
+        f"'{glob}', hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': 'VARCHAR'}})"
     )
 
 
