@@ -109,6 +109,8 @@ def main() -> int:
     small, large = object_for(args.small), object_for(args.large)
     for package in (Path(alb502.__file__).parent, HERE):
         compileall.compile_dir(package, quiet=1)
+    lines_of = {small: args.small, large: args.large}
+    size_of = {source: uncompressed_bytes(source) for source in lines_of}
     rows: list[tuple[str, int, int, Run]] = []
     with tempfile.TemporaryDirectory(prefix="alb502-bench-") as out:
         for label, source, command, repeat in (
@@ -116,8 +118,7 @@ def main() -> int:
             ("alb502 process", large, alb502_process(large, out), args.repeat),
             ("AWS regex per line", small, baseline(small, out), args.repeat),
         ):
-            lines = args.small if source == small else args.large
-            rows.append((label, lines, uncompressed_bytes(source), best(command, repeat)))
+            rows.append((label, lines_of[source], size_of[source], best(command, repeat)))
 
     print(
         f"{'implementation':<20} {'lines':>10} {'MB':>7} {'seconds':>8} "

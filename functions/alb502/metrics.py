@@ -101,8 +101,9 @@ class MetricsEmitter:
         if not self._check_enabled():
             return
         now = self._clock()
-        too_old = [m.minute for m in report.minutes if m.minute < now - MAX_AGE]
-        too_new = [m.minute for m in report.minutes if m.minute > now + MAX_AHEAD]
+        earliest, latest = now - MAX_AGE, now + MAX_AHEAD
+        too_old = [m.minute for m in report.minutes if m.minute < earliest]
+        too_new = [m.minute for m in report.minutes if m.minute > latest]
         if too_old or too_new:
             logger.warning(
                 "minutes outside CloudWatch's EMF window are in the lake but not in metrics",
@@ -114,7 +115,7 @@ class MetricsEmitter:
                 },
             )
         for m in report.minutes:
-            if m.minute < now - MAX_AGE or m.minute > now + MAX_AHEAD:
+            if not earliest <= m.minute <= latest:
                 continue
             lb = {names.LOAD_BALANCER: m.load_balancer}
             self._flush(
