@@ -241,7 +241,7 @@ def generate_lines(
     *,
     load_balancer: str = DEFAULT_LOAD_BALANCER,
     start: datetime,
-    minutes: int | None = 5,
+    minutes: int = 5,
     lines: int,
     seed: int,
     include_502_causes: bool = True,
@@ -254,8 +254,8 @@ def generate_lines(
     """Yield ``lines`` ALB access-log lines (no newline), sorted by ``time``.
 
     ``load_balancer`` is the ``elb`` value (``app/<name>/<id>``). Times are
-    spread over ``minutes`` (None: the 5 minutes of one ALB log object)
-    from ``start``. With ``include_502_causes`` every kind of
+    spread over ``minutes`` (5: one ALB log object's interval) from
+    ``start``. With ``include_502_causes`` every kind of
     ``CAUSE_OF_KIND`` appears at least once when ``lines`` >= 64, plus random
     502s at ``rate_502`` (total ~1%); without it there is no 502 at all.
     ``cover_all_causes=False`` keeps only the random, weighted 502s (a
@@ -274,7 +274,7 @@ def generate_lines(
     cert_id = f"{_hex(rng, 8)}-{_hex(rng, 4)}-4{_hex(rng, 3)}-a{_hex(rng, 3)}-{_hex(rng, 12)}"
     cert = f"arn:aws:acm:{region}:{account}:certificate/{cert_id}"
     node_ip = f"10.0.{rng.randrange(200, 250)}.{rng.randrange(2, 250)}"
-    span_us = (5 if minutes is None else minutes) * 60_000_000
+    span_us = minutes * 60_000_000
     base_us = _epoch_us(start)
     offsets = _sorted_offsets(rng, lines, span_us)
     clock = _Clock()
