@@ -1,6 +1,6 @@
-"""The 502 vocabulary of ``causes.md``: the closed set of causes, the code
-families of the load balancer's own error_reason codes, and what a person
-should do about each cause.
+"""The vocabulary of ``causes.md`` (version 2): the closed set of causes, the
+code families of the load balancer's own error_reason codes, and what a
+person should do about each cause.
 
 These names are a public contract (Athena queries, the ``Cause`` metric
 dimension, alarms): they change only on purpose, with the docs and tests.
@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import fnmatch
 
+#: Which version of ``causes.md`` tagged a row (the ``tagger_version`` column).
+TAGGER_VERSION = 2
+
 TARGET_APP_ERROR = "target_app_error"
-TARGET_UNREACHABLE = "target_unreachable"
 TARGET_CLOSED_KEEPALIVE = "target_closed_keepalive"
+TARGET_RESTARTING = "target_restarting"
+TARGET_DEREGISTERED = "target_deregistered"
+TARGET_UNREACHABLE = "target_unreachable"
+TARGET_CONNECT_TIMEOUT = "target_connect_timeout"
+TARGET_RESPONSE_TIMEOUT = "target_response_timeout"
+TARGET_INVALID_RESPONSE = "target_invalid_response"
 TARGET_CONNECTION_CLOSED = "target_connection_closed"
+NO_TARGETS = "no_targets"
 FIXED_RESPONSE = "fixed_response"
 LAMBDA_RESPONSE_TOO_LARGE = "lambda_response_too_large"
 LAMBDA_THROTTLED = "lambda_throttled"
@@ -28,9 +37,15 @@ UNKNOWN = "unknown"
 
 CAUSES: tuple[str, ...] = (
     TARGET_APP_ERROR,
-    TARGET_UNREACHABLE,
     TARGET_CLOSED_KEEPALIVE,
+    TARGET_RESTARTING,
+    TARGET_DEREGISTERED,
+    TARGET_UNREACHABLE,
+    TARGET_CONNECT_TIMEOUT,
+    TARGET_RESPONSE_TIMEOUT,
+    TARGET_INVALID_RESPONSE,
     TARGET_CONNECTION_CLOSED,
+    NO_TARGETS,
     FIXED_RESPONSE,
     LAMBDA_RESPONSE_TOO_LARGE,
     LAMBDA_THROTTLED,
@@ -93,33 +108,58 @@ def cause_of_code(code: str) -> str:
     return UNKNOWN
 
 
-#: What each cause means and where to look (shown by ``alb502 report``).
+#: What each cause means and what to do: ``causes.md``'s remedies, shown by
+#: ``alb502 report`` next to each cause.
 REMEDIES: dict[str, str] = {
-    TARGET_APP_ERROR: "The target itself answered 502 (often a proxy or sidecar in it whose "
-    "own upstream failed): read the target's logs, not the load balancer's.",
-    TARGET_UNREACHABLE: "No usable connection to the target: check target health, the port, "
-    "security groups and network ACLs from the load balancer subnets, and the target's TLS "
-    "policy for HTTPS targets.",
-    TARGET_CLOSED_KEEPALIVE: "The target served requests just before and after, so it likely "
-    "closed an idle keep-alive connection first: make its keep-alive timeout longer than the "
-    "load balancer's idle timeout (60 s by default); check connection limits and backlogs. "
-    "(An inference over one log object, not a certainty.)",
-    TARGET_CONNECTION_CLOSED: "The request reached the target, which reset or closed the "
-    "connection or sent no valid HTTP response: look for crashes, OOM kills, timeouts, "
-    "oversized headers, and targets deregistered mid-request (raise the deregistration delay).",
-    FIXED_RESPONSE: "A listener rule is configured to answer 502.",
-    LAMBDA_RESPONSE_TOO_LARGE: "The Lambda target returned more than 1 MB.",
-    LAMBDA_THROTTLED: "Lambda throttled the target function: raise its concurrency.",
-    LAMBDA_FUNCTION_ERROR: "The Lambda target raised, timed out, or returned a response the "
-    "load balancer could not use: read the function's logs.",
+    TARGET_APP_ERROR: "The target answered 502 itself: a proxy or sidecar in the target "
+    "(nginx, envoy, a gateway) whose own upstream failed, or a Lambda function that returned "
+    "statusCode 502. Read the target's logs, not the load balancer's.",
+    TARGET_CLOSED_KEEPALIVE: "Isolated failures on a target that served fine around them: it "
+    "closed an idle keep-alive connection just as the load balancer reused it. Make the "
+    "target's keep-alive timeout longer than the load balancer's idle timeout (60 s by "
+    "default): Node.js server.keepAliveTimeout = 65000 and headersTimeout = 66000; gunicorn "
+    "--keep-alive 65; uvicorn --timeout-keep-alive 65; Puma persistent_timeout 65; Apache "
+    "KeepAliveTimeout 65.",
+    TARGET_RESTARTING: "A dense run of refused connections on a target that served before and "
+    "after: the process crashed or restarted (OOM kill, crash loop, in-place deploy) while "
+    "still registered. Check restarts and kills, memory limits, and health checks too slow to "
+    "notice.",
+    TARGET_DEREGISTERED: "The target served, failed, then left the rotation: it was stopped "
+    "before the load balancer drained it (deploy or scale-in without draining). Give the app a "
+    "pre-stop delay longer than the load balancer needs to deregister it, and a "
+    "deregistration delay that covers in-flight requests.",
+    TARGET_UNREACHABLE: "Connections to the target were refused or failed and it did not come "
+    "back: nothing listening on that port (wrong port, app bound to 127.0.0.1, process down), "
+    "a host firewall rejecting, or a TLS handshake failure to an HTTPS target (compare the "
+    "TargetTLSNegotiationErrorCount and TargetConnectionErrorCount metrics).",
+    TARGET_CONNECT_TIMEOUT: "No connection within 10 s: security groups or network ACLs "
+    "dropping the load balancer's traffic (or the return traffic on ephemeral ports), or an "
+    "overloaded target.",
+    TARGET_RESPONSE_TIMEOUT: "The target took longer than the load balancer's idle timeout to "
+    "answer: slow requests. Raise the idle timeout or make the work asynchronous.",
+    TARGET_INVALID_RESPONSE: "Requests to one path fail on several targets after being sent: "
+    "the response is not valid HTTP for the load balancer (malformed status line or headers, "
+    "headers over 32 KB, e.g. oversized cookies).",
+    TARGET_CONNECTION_CLOSED: "The target reset or closed the connection after receiving the "
+    "request: crashes mid-request, workers killed on timeout, proxies in the target dropping "
+    "connections.",
+    NO_TARGETS: "The target group has no registered targets.",
+    FIXED_RESPONSE: "A listener rule is configured to answer with this code.",
+    LAMBDA_RESPONSE_TOO_LARGE: "The Lambda target returned more than 1 MB: compress, paginate, "
+    "or return a presigned S3 URL.",
+    LAMBDA_THROTTLED: "Lambda throttled the function: check its reserved concurrency, the "
+    "account limit and the Throttles metric.",
+    LAMBDA_FUNCTION_ERROR: "The Lambda target raised, returned an unusable response, or timed "
+    "out (target_processing_time near the function's timeout): fix the function or raise its "
+    "timeout.",
     LAMBDA_CONFIG_ERROR: "The Lambda target's permissions, VPC, KMS or package are broken.",
     LAMBDA_SERVICE_ERROR: "The load balancer failed talking to Lambda: usually transient; "
     "watch for recurrence.",
     LAMBDA_REQUEST_REJECTED: "The client request could not be passed to Lambda (not UTF-8, "
     "over 1 MB, or WebSocket).",
-    WAF_ERROR: "The load balancer failed talking to AWS WAF.",
-    AUTH_ERROR: "The authenticate action or JWT validation failed talking to the identity "
-    "provider.",
+    WAF_ERROR: "The load balancer failed talking to AWS WAF (logged as 500).",
+    AUTH_ERROR: "The authenticate action failed talking to the identity provider (500 when it "
+    "is unreachable or slower than 5 s, 561 when it returned an error).",
     ROUTING_ERROR: "Weighted target group routing failed (stickiness cookie or internal error).",
     UNKNOWN: "No rule matched: the row keeps every field needed to look by hand.",
 }

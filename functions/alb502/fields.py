@@ -109,12 +109,27 @@ NEWER_COLUMNS: tuple[pa.Field, ...] = (
     pa.field("elb_error_code", pa.string()),
 )
 
-#: Columns alb502 adds: the parsed time and the 502 tags (``causes.md``).
+#: Columns alb502 adds: the parsed time, the tags and the evidence of
+#: ``causes.md`` v2 (null on untagged entries; evidence on rules 4-5 only).
 DERIVED_COLUMNS: tuple[pa.Field, ...] = (
     pa.field("request_ts", pa.timestamp("ms", tz="UTC")),
     pa.field("error_source", pa.string()),
     pa.field("error_reason", pa.string()),
     pa.field("cause", pa.string()),
+    pa.field("target_failure_run", pa.int32()),
+    pa.field("target_gap_before_s", pa.float64()),
+    pa.field("target_gap_after_s", pa.float64()),
+    pa.field("tagger_version", pa.int32()),
+)
+
+#: The tag and evidence columns: what the classifier fills in.
+TAG_COLUMNS: tuple[str, ...] = tuple(f.name for f in DERIVED_COLUMNS[1:])
+
+#: The account and region that wrote the object, from its key (one bucket
+#: can collect the logs of a whole organization).
+ORIGIN_COLUMNS: tuple[pa.Field, ...] = (
+    pa.field("account_id", pa.string()),
+    pa.field("region", pa.string()),
 )
 
 #: Where each row came from: the input object key (or path), 1-based line.
@@ -125,7 +140,9 @@ LINEAGE_COLUMNS: tuple[pa.Field, ...] = (
 
 #: Schema of the Parquet files under ``alb_logs/``. The ``day`` partition
 #: (``YYYY-MM-DD``) lives in the path, not in the files.
-ALB_LOGS_SCHEMA = pa.schema(AWS_COLUMNS + NEWER_COLUMNS + DERIVED_COLUMNS + LINEAGE_COLUMNS)
+ALB_LOGS_SCHEMA = pa.schema(
+    AWS_COLUMNS + NEWER_COLUMNS + DERIVED_COLUMNS + ORIGIN_COLUMNS + LINEAGE_COLUMNS
+)
 
 #: Schema of the Parquet files under ``alb_log_rejects/``.
 REJECTS_SCHEMA = pa.schema(

@@ -31,6 +31,8 @@ class ObjectKind(enum.Enum):
 _ACCESS_LOG_NAME = re.compile(
     r"^\d{12}_elasticloadbalancing_[a-z0-9-]+_app\.[^_]+_(?P<end>\d{8}T\d{4}Z)_[^_]+_[^_]+\.log(\.gz)?$"
 )
+#: ``<acct>_elasticloadbalancing_<region>_``: every ALB log name starts so.
+_ORIGIN = re.compile(r"^(?P<account>\d{12})_elasticloadbalancing_(?P<region>[a-z0-9-]+)_")
 _END_TIME = re.compile(r"_(?P<end>\d{8}T\d{4}Z)_")
 #: File name endings of log objects, longest first.
 LOG_SUFFIXES = (".log.gz", ".log", ".gz")
@@ -61,6 +63,17 @@ def stem(key: str) -> str:
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return name
+
+
+def origin(key: str) -> tuple[str | None, str | None]:
+    """The account id and region that wrote an ALB object, from its name.
+
+    >>> origin("123456789012_elasticloadbalancing_eu-west-1_app.web.1a2b"
+    ...        "_20261201T0005Z_10.0.0.1_x.log.gz")
+    ('123456789012', 'eu-west-1')
+    """
+    match = _ORIGIN.match(PurePosixPath(key).name)
+    return (match["account"], match["region"]) if match else (None, None)
 
 
 def interval_end(key: str) -> datetime | None:

@@ -20,7 +20,7 @@ def namespace() -> str:
 #: Dimension carrying the ``elb`` value (``app/<name>/<id>``), exactly as the
 #: ``LoadBalancer`` dimension of AWS's own ``AWS/ApplicationELB`` metrics.
 LOAD_BALANCER = "LoadBalancer"
-#: Dimension carrying the ``cause`` of a 502 (closed set, ``causes.md``).
+#: Dimension carrying the ``cause`` of a tagged entry (closed set, ``causes.md``).
 CAUSE = "Cause"
 
 # Traffic metrics, dimension set [LoadBalancer], stamped with the request minute.
@@ -29,6 +29,9 @@ ELB_502 = "ELB502"
 TARGET_502 = "Target502"
 # 502s by cause, dimension set [LoadBalancer, Cause].
 ERRORS_502 = "Errors502"
+#: The other 5xx the load balancer produced itself (500 WAF/auth, 503, 504,
+#: 561, ...), by cause, dimension set [LoadBalancer, Cause].
+ELB_5XX_OTHER = "ELB5xxOther"
 
 # Pipeline health, no dimensions, stamped with the processing time.
 LINES_PARSED = "LinesParsed"

@@ -30,6 +30,7 @@ from alb502.fields import (
     LOG_FIELDS,
     MIN_FIELDS,
     REJECTS_SCHEMA,
+    TAG_COLUMNS,
 )
 from alb502.reader import Chunk
 from alb502.tokenizer import decode_line, tokenize
@@ -53,7 +54,10 @@ _PARSE_OPTIONS_BASE = {
     "ignore_empty_lines": False,
 }
 #: Columns the parser fills; the classifier adds the 502 tags.
-PARSED_SCHEMA = pa.schema([f for f in ALB_LOGS_SCHEMA if f.name not in ("source_key",)])
+#: What the parser gives: every column but those the writer adds per object.
+PARSED_SCHEMA = pa.schema(
+    [f for f in ALB_LOGS_SCHEMA if f.name not in ("source_key", "account_id", "region")]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,9 +351,7 @@ def _typed(tokens: _Tokens) -> tuple[pa.Table, list[int]]:
         "target_error_code": raw(34),
         "elb_error_code": raw(35),
         "request_ts": pc.cast(timestamp, pa.timestamp("ms", tz="UTC"), safe=False),
-        "error_source": pa.nulls(n, pa.string()),
-        "error_reason": pa.nulls(n, pa.string()),
-        "cause": pa.nulls(n, pa.string()),
+        **{name: pa.nulls(n, PARSED_SCHEMA.field(name).type) for name in TAG_COLUMNS},
         "source_line": tokens.line,
     }
     return pa.table(columns, schema=PARSED_SCHEMA), not_entries

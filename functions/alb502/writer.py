@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from alb502.fields import ALB_LOGS_SCHEMA, ALB_LOGS_TABLE, REJECTS_SCHEMA, REJECTS_TABLE
-from alb502.layout import partition_path
+from alb502.layout import origin, partition_path
 from alb502.reader import parse_s3_uri, s3_client
 
 #: Rows per Parquet row group (a few MB compressed): large enough for Athena
@@ -90,6 +90,8 @@ class ObjectOutput:
         self.lake = lake
         self.stem = stem
         self.source_key = source_key
+        account_id, region = origin(source_key)
+        self._per_object = {"source_key": source_key, "account_id": account_id, "region": region}
         self._client = client
         self._staging = Path(tempfile.mkdtemp(prefix="alb502-"))
         self._files: dict[tuple[str, str], _DayFile] = {}
@@ -189,14 +191,16 @@ class ObjectOutput:
         if not out.pending_rows:
             return
         rows = pa.concat_tables(out.pending)
-        # source_key is the same on every row: add it only now, per row group.
-        source_key = pa.repeat(pa.scalar(self.source_key), len(rows))
-        if "source_key" in rows.column_names:
-            index = rows.schema.get_field_index("source_key")
-            rows = rows.set_column(index, "source_key", source_key)
-        else:
-            rows = rows.append_column("source_key", source_key)
         schema = out.writer.schema
+        # These are the same on every row of an object: added only now, per row group.
+        for name, value in self._per_object.items():
+            if name not in schema.names:
+                continue
+            column = pa.repeat(pa.scalar(value, schema.field(name).type), len(rows))
+            if name in rows.column_names:
+                rows = rows.set_column(rows.schema.get_field_index(name), name, column)
+            else:
+                rows = rows.append_column(name, column)
         rows = rows.select(schema.names).cast(schema)
         self._wait_encoding()
         self._encoding = self._encoder.submit(out.writer.write_table, rows, len(rows))
