@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from alb502.classifier import settle, tag
 from alb502.parser import ParsedChunk, parse_chunk
 from alb502.reader import Chunk
+from alb502.timeline import ObjectTimeline, chunk_timeline
 
 
 def entry(
@@ -38,3 +43,13 @@ def parse_text(text: str | bytes, first_line: int = 1) -> ParsedChunk:
 def parse_lines(*lines: str) -> ParsedChunk:
     """Parse ``lines`` as one chunk, one per line."""
     return parse_text("".join(f"{line}\n" for line in lines))
+
+
+def classify(rows: pa.Table) -> pa.Table:
+    """Tag ``rows`` as one whole object (what the pipeline does chunk by chunk), in line order."""
+    timeline = ObjectTimeline()
+    timeline.add(chunk_timeline(rows))
+    tagged, pending = tag(rows)
+    settled = settle(tagged.filter(pending), timeline.evidence())
+    done = pa.concat_tables([tagged.filter(pc.invert(pending)), settled])
+    return done.sort_by("source_line")

@@ -11,21 +11,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from alb502 import causes
-from alb502.classifier import RULES, TargetActivity, is_502, settle, tag
+from alb502.classifier import RULES, is_502
 from alb502.pipeline import process_object
 from alb502.reader import CHUNK_SIZE
 
-from logtext import entry, parse_lines
+from logtext import classify, entry, parse_lines
 
 
 def tags(*lines: str) -> list[tuple[str | None, str | None, str | None]]:
     """(error_source, error_reason, cause) of every 502, in line order, as one object."""
-    rows = parse_lines(*lines).rows
-    activity = TargetActivity()
-    activity.add(rows)
-    tagged, pending = tag(rows)
-    settled = settle(tagged.filter(pending), activity)
-    done = pa.concat_tables([tagged.filter(pc.invert(pending)), settled]).sort_by("source_line")
+    done = classify(parse_lines(*lines).rows)
     errors = done.filter(is_502(done))
     return list(
         zip(
@@ -40,14 +35,18 @@ def tags(*lines: str) -> list[tuple[str | None, str | None, str | None]]:
 def test_rules_are_causes_md_in_order(shared: Path) -> None:
     """RULES, the causes and the code families say what causes.md says."""
     text = (shared / "causes.md").read_text()
-    rule_rows = re.findall(r"^\| (\d) \| .*? \| `?([A-Za-z0-9]+)`?.*? \| (.+?) \|$", text, re.M)
-    assert [rule.number for rule in RULES] == [int(number) for number, _, _ in rule_rows]
-    fixed_reasons = {"3": "FixedResponse", "5": "TargetResponseMissing", "6": "Unclassified"}
-    for number, reason in fixed_reasons.items():
-        assert RULES[int(number) - 1].error_reason == reason
+    rule_rows = re.findall(r"^\| (\d[a-f]?) \| .+? \| (.+?) \| (.+?) \|$", text, re.M)
+    assert [rule.number for rule in RULES] == [number for number, _, _ in rule_rows]
+    for rule, (_, code, cause) in zip(RULES, rule_rows, strict=True):
+        if isinstance(rule.error_reason, str):
+            assert f"`{rule.error_reason}`" == code, rule.number
+        if isinstance(rule.cause, str):
+            assert f"`{rule.cause}`" == cause, rule.number
+        # Rules 4 and 5, and only they, wait for the target's timeline.
+        assert (rule.phase is not None) == (rule.number[0] in "45"), rule.number
+    assert RULES[0].error_reason != "TargetResponse502"  # the logged code wins
     documented_causes = set(re.findall(r"^- `([a-z_0-9]+)`", text, re.M))
     documented_causes |= set(re.findall(r"^\| `([a-z_0-9]+)` \| [A-Z]", text, re.M))
-    documented_causes |= {"target_closed_keepalive", "target_unreachable"}
     assert set(causes.CAUSES) == documented_causes
     families = dict(re.findall(r"^\| `([a-z_]+)` \| ([A-Z].*?) \|$", text, re.M))
     for cause, patterns in causes.CODE_FAMILIES:
@@ -157,24 +156,51 @@ def test_first_match_wins() -> None:
     assert tags(line) == [("target", "LambdaUnhandled", "target_app_error")]
 
 
-def test_entries_other_than_502_keep_null_tags(tmp_path: Path) -> None:
+def test_scope_is_502s_and_the_load_balancers_own_5xx(tmp_path: Path) -> None:
+    """v2 tags every 502 and every 5xx the load balancer made; nothing else."""
     lines = [
-        entry(elb_status="504", timings="-1 -1 -1"),
+        entry(elb_status="504", timings="-1 -1 -1"),  # load balancer's 504: tagged
         entry(elb_status="200", target_status="200"),
-        entry(elb_status="503", target="-", error_reason="LambdaThrottling"),
-        entry(),
+        entry(elb_status="503", target="-", error_reason="LambdaThrottling"),  # tagged
+        entry(timings="0.001 4.205 -1"),  # 502
+        entry(elb_status="500", target_status="500"),  # the target's own 500: not tagged
+        entry(elb_status="460", timings="0.001 -1 -1"),  # client closed: not tagged
+        entry(elb_status="561", target="-", error_reason="AuthInvalidIdToken"),  # tagged
     ]
     source = tmp_path / "object.log"
     source.write_text("\n".join(lines) + "\n")
-    process_object(str(source), str(tmp_path / "lake"))
+    report = process_object(str(source), str(tmp_path / "lake"))
     table = pq.read_table(tmp_path / "lake/alb_logs").sort_by("source_line")
-    assert table.column("cause").to_pylist() == [None, None, None, "target_connection_closed"]
-    assert table.column("error_source").to_pylist() == [None, None, None, "elb"]
-    assert table.column("error_reason").null_count == 3
+    assert table.column("cause").to_pylist() == [
+        "target_unreachable",
+        None,
+        "lambda_throttled",
+        "target_connection_closed",
+        None,
+        None,
+        "auth_error",
+    ]
+    assert table.column("error_source").to_pylist() == [
+        "elb",
+        None,
+        "elb",
+        "elb",
+        None,
+        None,
+        "elb",
+    ]
+    assert table.column("tagger_version").to_pylist() == [2, None, 2, 2, None, None, 2]
+    # Errors502 counts 502s only; the other tagged 5xx are counted apart.
+    assert dict(report.causes) == {"target_connection_closed": 1}
+    assert dict(report.other_5xx) == {
+        "target_unreachable": 1,
+        "lambda_throttled": 1,
+        "auth_error": 1,
+    }
 
 
 def test_an_outage_object_is_all_held_and_settled(tmp_path: Path) -> None:
-    """Every entry waiting for rule 4: spilled, then settled, none lost."""
+    """Every entry waiting for rules 4-5: spilled, then settled, none lost."""
     answer = entry(target="10.0.0.9:80", elb_status="200", target_status="200")
     lines = [answer.replace("10:00:00.000000", "09:59:00.000000")]
     lines += [entry(target="10.0.0.9:80", timings="-1 -1 -1")] * 30_000
@@ -183,7 +209,9 @@ def test_an_outage_object_is_all_held_and_settled(tmp_path: Path) -> None:
     source = tmp_path / "outage.log"
     source.write_text("\n".join(lines) + "\n")
     report = process_object(str(source), str(tmp_path / "lake"))
-    assert dict(report.causes) == {"target_closed_keepalive": 30_000, "target_unreachable": 30_000}
+    # A dense run on a target that answered before and after: a restart (4a);
+    # one that never answered: unreachable (4d).
+    assert dict(report.causes) == {"target_restarting": 30_000, "target_unreachable": 30_000}
     table = pq.read_table(tmp_path / "lake/alb_logs")
     assert table.num_rows == len(lines)
     assert sorted(table.column("source_line").to_pylist()) == list(range(1, len(lines) + 1))

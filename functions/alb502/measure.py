@@ -16,14 +16,17 @@ import pyarrow.compute as pc
 
 @dataclass
 class MinuteCounts:
-    """Requests and 502s of one load balancer in one minute (UTC, floored)."""
+    """Requests and tagged errors of one load balancer in one minute (UTC, floored)."""
 
     load_balancer: str
     minute: datetime
     requests: int = 0
     elb_502: int = 0
     target_502: int = 0
+    #: 502s by cause.
     by_cause: Counter[str] = field(default_factory=Counter)
+    #: The load balancer's own 5xx other than 502, by cause.
+    other_5xx_by_cause: Counter[str] = field(default_factory=Counter)
 
 
 class Measure:
@@ -34,13 +37,15 @@ class Measure:
 
     @staticmethod
     def count(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """Per load balancer and minute: entries and 502s by source, and 502s by cause.
+        """Per load balancer and minute: entries, 502s by source, tagged entries by cause.
 
         ``rows`` are tagged (``classifier.tag``); entries whose cause is still
         pending are counted by cause later, through :meth:`add_causes`. Pure
         and column-wise, so it runs in the parse workers.
         """
-        source = rows.column("error_source")
+        # Tagged entries are 502s and the load balancer's other 5xx: count 502s only here.
+        is502 = pc.equal(rows.column("elb_status_code"), 502)
+        source = pc.if_else(is502, rows.column("error_source"), pa.scalar(None, pa.string()))
         minute = pc.floor_temporal(rows.column("request_ts"), unit="minute")
         traffic = (
             pa.table(
@@ -61,10 +66,18 @@ class Measure:
     @staticmethod
     def _causes(rows: pa.Table, minute: pa.Array | pa.ChunkedArray) -> pa.Table:
         tagged = pc.is_valid(rows.column("cause"))
+        is502 = pc.fill_null(pc.equal(rows.column("elb_status_code"), 502), False)
         return (
-            pa.table({"elb": rows.column("elb"), "minute": minute, "cause": rows.column("cause")})
+            pa.table(
+                {
+                    "elb": rows.column("elb"),
+                    "minute": minute,
+                    "cause": rows.column("cause"),
+                    "is502": is502,
+                }
+            )
             .filter(tagged)
-            .group_by(["elb", "minute", "cause"])
+            .group_by(["elb", "minute", "cause", "is502"])
             .aggregate([([], "count_all")])
         )
 
@@ -86,11 +99,12 @@ class Measure:
         self._add_causes(self._causes(settled, minute))
 
     def _add_causes(self, causes: pa.Table) -> None:
-        for elb, minute, cause, count in zip(
-            *(causes.column(name).to_pylist() for name in ("elb", "minute", "cause", "count_all")),
-            strict=True,
+        names = ("elb", "minute", "cause", "is502", "count_all")
+        for elb, minute, cause, is502, count in zip(
+            *(causes.column(name).to_pylist() for name in names), strict=True
         ):
-            self._entry(elb, minute).by_cause[cause] += count
+            entry = self._entry(elb, minute)
+            (entry.by_cause if is502 else entry.other_5xx_by_cause)[cause] += count
 
     def _entry(self, elb: str, minute: datetime) -> MinuteCounts:
         key = (elb, minute)
@@ -107,4 +121,11 @@ class Measure:
         total: Counter[str] = Counter()
         for minute in self._minutes.values():
             total.update(minute.by_cause)
+        return total
+
+    def other_5xx_causes(self) -> Counter[str]:
+        """The load balancer's other 5xx by cause over the whole object."""
+        total: Counter[str] = Counter()
+        for minute in self._minutes.values():
+            total.update(minute.other_5xx_by_cause)
         return total

@@ -127,13 +127,17 @@ class MetricsEmitter:
                     names.TARGET_502: (m.target_502, MetricUnit.Count.value),
                 },
             )
-            for cause, count in sorted(m.by_cause.items()):
-                if count:
-                    self._flush(
-                        m.minute,
-                        {**lb, names.CAUSE: cause},
-                        {names.ERRORS_502: (count, MetricUnit.Count.value)},
-                    )
+            for metric, by_cause in (
+                (names.ERRORS_502, m.by_cause),
+                (names.ELB_5XX_OTHER, m.other_5xx_by_cause),
+            ):
+                for cause, count in sorted(by_cause.items()):
+                    if count:
+                        self._flush(
+                            m.minute,
+                            {**lb, names.CAUSE: cause},
+                            {metric: (count, MetricUnit.Count.value)},
+                        )
         health: dict[str, tuple[float, str]] = {
             names.LINES_PARSED: (report.rows, MetricUnit.Count.value),
             names.LINES_REJECTED: (report.rejects, MetricUnit.Count.value),
@@ -250,6 +254,7 @@ _METRIC_ORDER = (
     names.ELB_502,
     names.TARGET_502,
     names.ERRORS_502,
+    names.ELB_5XX_OTHER,
     names.LINES_PARSED,
     names.LINES_REJECTED,
     names.OBJECTS_PROCESSED,

@@ -19,11 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from alb502 import layout, memory
-from alb502.classifier import Target, TargetActivity, settle, tag
+from alb502.classifier import settle, tag
 from alb502.errors import Deadline
 from alb502.measure import Measure, MinuteCounts
 from alb502.parser import parse_chunk
 from alb502.reader import Chunk, parse_s3_uri, read_chunks
+from alb502.timeline import ChunkTimeline, ObjectTimeline, chunk_timeline
 from alb502.writer import ObjectOutput
 
 #: Parse workers, and chunks prepared ahead of the one being written.
@@ -41,6 +42,8 @@ class ObjectReport:
     rejects: int = 0
     #: 502s by cause.
     causes: Counter[str] = field(default_factory=Counter)
+    #: The load balancer's other 5xx (500, 503, 504, 561...) by cause.
+    other_5xx: Counter[str] = field(default_factory=Counter)
     #: Lake files written (paths or ``s3://`` URIs).
     outputs: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -70,7 +73,7 @@ def process_object(
     key = parse_s3_uri(source).key if source.startswith("s3://") else source
     report = ObjectReport(source=source, interval_end=layout.interval_end(key))
     output = ObjectOutput(lake, layout.stem(key), key, client=s3_client)
-    activity = TargetActivity()
+    timeline = ObjectTimeline()
     measure = Measure()
     rejects: list[pa.Table] = []
     first_day: str | None = None
@@ -84,7 +87,7 @@ def process_object(
                 report.lines += prepared.lines
                 report.bytes += prepared.bytes
                 report.rows += prepared.rows.num_rows + prepared.held.num_rows
-                activity.merge(prepared.responses)
+                timeline.add(prepared.timeline)
                 measure.add(prepared.traffic, prepared.causes)
                 first_day = first_day or prepared.first_day
                 if ending:
@@ -95,9 +98,10 @@ def process_object(
                 output.hold(prepared.held)
                 if prepared.rejects.num_rows:
                     rejects.append(prepared.rejects)
-        # Rule 4's entries waited for the whole object: settle them now.
+        # Rules 4 and 5 waited for each target's timeline in the whole object.
+        evidence = timeline.evidence()
         for held in output.held():
-            settled = settle(held, activity)
+            settled = settle(held, evidence)
             measure.add_causes(settled)
             output.add_rows(settled)
         if rejects:
@@ -111,6 +115,7 @@ def process_object(
         raise
     report.minutes = measure.minutes()
     report.causes = measure.causes()
+    report.other_5xx = measure.other_5xx_causes()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -126,10 +131,10 @@ class _Prepared:
 
     #: Tagged entries, ready to write.
     rows: pa.Table
-    #: Entries whose cause waits for the whole object (rule 4).
+    #: Entries whose cause waits for the whole object (rules 4 and 5).
     held: pa.Table
     rejects: pa.Table
-    responses: dict[Target, tuple[int, int]]
+    timeline: ChunkTimeline
     traffic: pa.Table
     causes: pa.Table
     first_day: str | None
@@ -152,7 +157,7 @@ def _prepare(chunk: Chunk) -> _Prepared:
         rows=rows,
         held=held,
         rejects=parsed.rejects,
-        responses=TargetActivity.responses(parsed.rows),
+        timeline=chunk_timeline(parsed.rows),
         traffic=traffic,
         causes=causes,
         first_day=parsed.rows.column("time")[0].as_py()[:10] if parsed.rows.num_rows else None,
