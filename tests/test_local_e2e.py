@@ -155,6 +155,7 @@ def test_mixed_batch_fails_only_the_missing_object(
         ("ELB502", ("LoadBalancer",)),
         ("Target502", ("LoadBalancer",)),
         ("Errors502", ("LoadBalancer", "Cause")),
+        ("ELB5xxOther", ("LoadBalancer", "Cause")),
         ("LinesParsed", ()),
         ("LinesRejected", ()),
         ("ObjectsProcessed", ()),
