@@ -216,6 +216,7 @@ class _Totals:
     def __init__(self) -> None:
         self.objects = self.lines = self.rows = self.rejects = self.bytes = 0
         self.causes: Counter[str] = Counter()
+        self.other_5xx: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
 
     def add(self, report: ObjectReport) -> None:
@@ -225,6 +226,7 @@ class _Totals:
         self.rejects += report.rejects
         self.bytes += report.bytes
         self.causes.update(report.causes)
+        self.other_5xx.update(report.other_5xx)
 
     def render(self, out: str, seconds: float) -> str:
         rate = self.lines / seconds if seconds > 0 else 0.0
@@ -239,6 +241,10 @@ class _Totals:
         lines.append(f"502s: {total:,}")
         for cause, count in self.causes.most_common():
             lines.append(f"  {count:>8,}  {cause}")
+        if self.other_5xx:
+            lines.append(f"other load-balancer 5xx: {sum(self.other_5xx.values()):,}")
+            for cause, count in self.other_5xx.most_common():
+                lines.append(f"  {count:>8,}  {cause}")
         # `alb502 report` reads a local lake; an S3 lake is for Athena.
         local = self.objects and not out.startswith("s3://")
         lines.append(f"lake: {out}" + (f"   next: alb502 report {out}" if local else ""))

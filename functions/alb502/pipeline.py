@@ -113,6 +113,8 @@ def process_object(
     except BaseException:
         output.abort()
         raise
+    finally:
+        timeline.close()
     report.minutes = measure.minutes()
     report.causes = measure.causes()
     report.other_5xx = measure.other_5xx_causes()

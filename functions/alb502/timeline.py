@@ -17,10 +17,16 @@ object of a million failures is as cheap as a quiet one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 #: The +-window around an entry, and how long before the object's last
 #: entry a target must have gone quiet to have "left the rotation" (seconds).
@@ -39,12 +45,13 @@ PATH_SHARE = 0.10
 
 _US = 1_000_000
 _WINDOW_US = int(WINDOW_S * _US)
-# Entry kinds on a target's timeline.
-_OTHER, _RESPONSE, _FAILED = 0, 1, 2
-# Sort keys pack a target and a time into one int64: 2**42 µs is 50 days.
-_TIME_BITS = 42
-#: Paths counted in memory before their per-chunk counts are summed up.
-_PATH_ROWS_KEPT = 262_144
+# Entry kinds on a target's timeline (none: no target was chosen).
+_OTHER, _RESPONSE, _FAILED, _NONE = 0, 1, 2, 3
+# Sort keys pack a target number and a time into one int64 with room for
+# the window's markers (x3): 61 bits, the time taking what the targets leave.
+_KEY_BITS = 61
+#: URL counts kept in memory before they are staged on disk.
+_URL_ROWS_KEPT = 131_072
 
 
 def target_chosen(rows: pa.Table) -> pa.Array:
@@ -114,11 +121,12 @@ def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 class ChunkTimeline:
     """What one chunk adds to the object's timelines (built in a parse worker)."""
 
-    #: Entries with a chosen target: target_ip (dictionary), target_port,
-    #: created (µs), kind (other, response, failed), source_line.
+    #: Every entry: target_ip (dictionary), target_port, created (µs), kind
+    #: (none, other, response, failed), source_line. No row is copied: the
+    #: columns are the parsed chunk's, or new narrow ones.
     entries: pa.Table
-    #: Entries per path (all entries).
-    paths: pa.Table
+    #: Entries per request URL (with its query string).
+    urls: pa.Table
     #: Path and target of each post-dispatch failure.
     dispatched: pa.Table
     #: The latest request creation time in the chunk (µs).
@@ -128,34 +136,35 @@ class ChunkTimeline:
 def chunk_timeline(rows: pa.Table) -> ChunkTimeline:
     """Reduce one parsed chunk to its part of the object's timelines."""
     created = creation_us(rows)
-    is_failed = failed(rows)
-    kind = pc.if_else(is_failed, _FAILED, pc.if_else(responded(rows), _RESPONSE, _OTHER))
+    kind = pc.if_else(
+        target_chosen(rows),
+        pc.if_else(failed(rows), _FAILED, pc.if_else(responded(rows), _RESPONSE, _OTHER)),
+        _NONE,
+    )
     entries = pa.table(
         {
-            "target_ip": rows.column("target_ip"),
+            "target_ip": pc.dictionary_encode(rows.column("target_ip")),
             "target_port": rows.column("target_port"),
             "created": created,
             "kind": pc.cast(kind, pa.int8()),
             "source_line": rows.column("source_line"),
         }
     )
-    chosen = target_chosen(rows)
-    if not pc.all(chosen).as_py():
-        entries = entries.filter(chosen)
-    encoded = pc.dictionary_encode(entries.column("target_ip"))
-    entries = entries.set_column(0, "target_ip", encoded)
-    paths = path(rows)
-    counts = pa.table({"path": paths}).group_by("path").aggregate([([], "count_all")])
-    dispatched_mask = post_dispatch(rows)
+    # value_counts is ~10x cheaper than a group-by here; the query string
+    # is cut off later, on the few URLs of the paths that matter.
+    counted = pc.value_counts(rows.column("request_url"))
+    urls = pa.table({"url": counted.field("values"), "count": counted.field("counts")})
+    dispatched = rows.select(["request_url", "target_ip", "target_port"]).filter(
+        post_dispatch(rows)
+    )
     dispatched = pa.table(
         {
-            "path": paths,
-            "target_ip": rows.column("target_ip"),
-            "target_port": rows.column("target_port"),
+            "path": path(dispatched),
+            "target_ip": dispatched.column("target_ip"),
+            "target_port": dispatched.column("target_port"),
         }
-    ).filter(dispatched_mask)
-    last = pc.max(created).as_py()
-    return ChunkTimeline(entries, counts, dispatched, last)
+    )
+    return ChunkTimeline(entries, urls, dispatched, pc.max(created).as_py())
 
 
 @dataclass(frozen=True)
@@ -169,60 +178,110 @@ class Evidence:
     concentrated_paths: pa.Array
 
 
-@dataclass
 class ObjectTimeline:
-    """The timelines of one object's targets, gathered chunk by chunk."""
+    """The timelines of one object's targets, gathered chunk by chunk.
 
-    _entries: list[pa.Table] = field(default_factory=list)
-    _paths: list[pa.Table] = field(default_factory=list)
-    _path_rows: int = 0
-    _dispatched: list[pa.Table] = field(default_factory=list)
-    last: int | None = None
+    URL counts are nearly one row per entry on real traffic (ids in paths
+    and queries): beyond ``_URL_ROWS_KEPT`` they go to a staged lz4 file,
+    read back only when some path fails on several targets. :meth:`close`
+    removes it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[pa.Table] = []
+        self._urls: list[pa.Table] = []
+        self._url_rows = 0
+        self._spill_dir: str | None = None
+        self._spill: pq.ParquetWriter | None = None
+        self._dispatched: list[pa.Table] = []
+        self.last: int | None = None
 
     def add(self, part: ChunkTimeline) -> None:
         """Fold in one chunk's part."""
         if part.entries.num_rows:
             self._entries.append(part.entries)
-        self._paths.append(part.paths)
-        self._path_rows += part.paths.num_rows
-        if self._path_rows > _PATH_ROWS_KEPT:
-            self._paths = [_sum_paths(self._paths)]
-            self._path_rows = self._paths[0].num_rows
+        self._urls.append(part.urls)
+        self._url_rows += part.urls.num_rows
+        if self._url_rows >= _URL_ROWS_KEPT:
+            self._spill_urls()
         if part.dispatched.num_rows:
             self._dispatched.append(part.dispatched)
         if part.last is not None and (self.last is None or part.last > self.last):
             self.last = part.last
 
+    def _spill_urls(self) -> None:
+        urls = pa.concat_tables(self._urls)
+        if self._spill is None:
+            self._spill_dir = tempfile.mkdtemp(prefix="alb502-urls-")
+            path = os.path.join(self._spill_dir, "urls.parquet")
+            self._spill = pq.ParquetWriter(path, urls.schema, compression="lz4")
+        self._spill.write_table(urls)
+        self._urls.clear()
+        self._url_rows = 0
+
+    def _all_urls(self) -> Iterator[pa.Table]:
+        if self._spill is not None and self._spill_dir is not None:
+            self._spill.close()
+            self._spill = None
+            spilled = pq.ParquetFile(os.path.join(self._spill_dir, "urls.parquet"))
+            for batch in spilled.iter_batches(batch_size=_URL_ROWS_KEPT):
+                yield pa.Table.from_batches([batch])
+        yield from self._urls
+
+    def close(self) -> None:
+        """Remove what was staged on disk."""
+        if self._spill is not None:
+            with contextlib.suppress(Exception):
+                self._spill.close()
+            self._spill = None
+        if self._spill_dir is not None:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
+            self._spill_dir = None
+
     def evidence(self) -> Evidence:
         """Per failed entry, its run, gaps, window share and target facts."""
-        return Evidence(self._entry_evidence(), self._concentrated_paths())
+        try:
+            return Evidence(self._entry_evidence(), self._concentrated_paths())
+        finally:
+            self.close()
 
     def _entry_evidence(self) -> pa.Table:
         if not self._entries:
             return _EMPTY_EVIDENCE
         entries = pa.concat_tables(self._entries).unify_dictionaries().combine_chunks()
         self._entries.clear()
-        ip = entries.column("target_ip").chunk(0)
-        port = pc.fill_null(pc.cast(entries.column("target_port"), pa.int64()), 0)
-        target = pc.add(pc.multiply(pc.cast(ip.indices, pa.int64()), 1 << 16), port)
-        is_failed = pc.equal(entries.column("kind"), _FAILED)
-        failing = pc.unique(target.filter(is_failed))
+        kind = entries.column("kind").chunk(0)
+        ip = entries.column("target_ip").chunk(0).indices
+        port = pc.fill_null(pc.cast(entries.column("target_port").chunk(0), pa.int64()), 0)
+        target = pc.add(pc.multiply(pc.cast(ip, pa.int64()), 1 << 16), port)
+        failing = pc.unique(target.filter(pc.equal(kind, _FAILED)))
         if len(failing) == 0:
             return _EMPTY_EVIDENCE
-        # Only the targets that failed somewhere need their timelines.
-        keep = pc.is_in(target, failing)
-        timeline = pa.table(
-            {
-                "tid": pc.index_in(target, failing),
-                "created": entries.column("created"),
-                "kind": entries.column("kind"),
-                "source_line": entries.column("source_line"),
-            }
-        ).filter(keep)
-        timeline = timeline.sort_by(
-            [("tid", "ascending"), ("created", "ascending"), ("source_line", "ascending")]
-        ).combine_chunks()
-        return _evidence(timeline, self.last)
+        # Only the timelines of targets that failed somewhere are read.
+        keep = pc.and_(pc.not_equal(kind, _NONE), pc.is_in(target, failing))
+        tid = pc.cast(pc.index_in(target.filter(keep), failing), pa.int64())
+        del target, ip, port
+        kept = entries.select(["created", "kind", "source_line"]).filter(keep)
+        del entries, kind, keep
+        created = kept.column("created").chunk(0)
+        origin = pc.min(created).as_py() - _WINDOW_US
+        # One int64 per entry orders by target, then time: a single-key sort.
+        # (A span beyond 2**40 µs, 12 days, is clipped: not one object's.)
+        time_bits = min(_KEY_BITS - len(failing).bit_length(), 41)
+        offset = pc.min_element_wise(
+            pc.subtract(created, origin), (1 << time_bits) - 1 - _WINDOW_US
+        )
+        key = pc.add(pc.shift_left(tid, time_bits), offset)
+        del tid, offset, created
+        order = pc.sort_indices(key)  # stable: ties keep line order
+        last = None if self.last is None else self.last - origin
+        return _evidence(
+            pc.take(key, order),
+            pc.take(kept.column("kind").chunk(0), order),
+            pc.take(kept.column("source_line").chunk(0), order),
+            last,
+            time_bits,
+        )
 
     def _concentrated_paths(self) -> pa.Array:
         if not self._dispatched:
@@ -243,25 +302,19 @@ class ObjectTimeline:
         )
         if candidates.num_rows == 0:
             return pa.array([], pa.string())
-        totals = _sum_paths(
-            [
-                part.filter(pc.is_in(part.column("path"), candidates.column("path")))
-                for part in self._paths
-            ]
-        )
-        index = pc.index_in(candidates.column("path"), totals.column("path"))
-        total = pc.take(totals.column("count_all"), index)
+        wanted = candidates.column("path")
+        parts = []
+        for urls in self._all_urls():
+            paths = pc.replace_substring_regex(urls.column("url"), r"\?.*", "", max_replacements=1)
+            mask = pc.is_in(paths, wanted)
+            parts.append(
+                pa.table({"path": paths.filter(mask), "count": urls.column("count").filter(mask)})
+            )
+        totals = pa.concat_tables(parts).group_by("path").aggregate([("count", "sum")])
+        index = pc.index_in(wanted, totals.column("path"))
+        total = pc.take(totals.column("count_sum"), index)
         share = pc.divide(pc.cast(candidates.column("target_count"), pa.float64()), total)
-        return _array(candidates.column("path").filter(pc.greater_equal(share, PATH_SHARE)))
-
-
-def _sum_paths(parts: list[pa.Table]) -> pa.Table:
-    return (
-        pa.concat_tables(parts)
-        .group_by("path")
-        .aggregate([("count_all", "sum")])
-        .rename_columns(["path", "count_all"])
-    )
+        return _array(wanted.filter(pc.greater_equal(share, PATH_SHARE)))
 
 
 _EMPTY_EVIDENCE = pa.schema(
@@ -280,11 +333,17 @@ _EMPTY_EVIDENCE = pa.schema(
 ).empty_table()
 
 
-def _evidence(timeline: pa.Table, object_last: int | None) -> pa.Table:
-    """The evidence of every failed entry of ``timeline`` (sorted by target, time)."""
-    tid = timeline.column("tid").chunk(0)
-    created = timeline.column("created").chunk(0)
-    kind = timeline.column("kind").chunk(0)
+def _evidence(
+    key: pa.Array, kind: pa.Array, line: pa.Array, last: int | None, time_bits: int
+) -> pa.Table:
+    """The evidence of every failed entry of a timeline sorted by ``key``.
+
+    ``key`` is the target's number above ``time_bits``, and the request
+    creation time in µs (from an origin) below; ``last`` is the object's
+    last entry on the same scale.
+    """
+    tid = pc.shift_right(key, time_bits)
+    created = pc.bit_wise_and(key, (1 << time_bits) - 1)
     is_response = pc.equal(kind, _RESPONSE)
     is_failed = pc.equal(kind, _FAILED)
 
@@ -294,13 +353,15 @@ def _evidence(timeline: pa.Table, object_last: int | None) -> pa.Table:
 
     # Runs: failures with no response of the same target in between.
     responses_so_far = pc.cumulative_sum(pc.cast(is_response, pa.int64()))
-    run_key = pc.add(pc.multiply(pc.cast(tid, pa.int64()), 1 << 32), responses_so_far)
+    run_key = pc.add(pc.shift_left(tid, 32), responses_so_far)
     failed_keys = run_key.filter(is_failed)
     runs = pc.value_counts(failed_keys)
     run = pc.take(runs.field("counts"), pc.index_in(failed_keys, runs.field("values")))
 
     # Window: entries and failures of the same target within +-WINDOW_S.
-    window_all, window_failed = _window_counts(tid, created, is_failed)
+    failed_key = key.filter(is_failed)
+    window_all = _in_window(key, failed_key)
+    window_failed = _in_window(failed_key, failed_key)
     share = pc.divide(pc.cast(window_failed, pa.float64()), pc.cast(window_all, pa.float64()))
     outage = pc.or_(
         pc.greater_equal(run, OUTAGE_RUN),
@@ -327,12 +388,13 @@ def _evidence(timeline: pa.Table, object_last: int | None) -> pa.Table:
     failed_tid = tid.filter(is_failed)
     target_last = pc.take(per_target.column("created_max"), failed_tid)
     ever_responded = pc.greater(pc.take(per_target.column("response_sum"), failed_tid), 0)
-    last = object_last if object_last is not None else pc.max(created).as_py()
+    if last is None:
+        last = pc.max(created).as_py()
     left_rotation = pc.greater(pc.subtract(last, target_last), _WINDOW_US)
 
     return pa.table(
         {
-            "source_line": timeline.column("source_line").chunk(0).filter(is_failed),
+            "source_line": line.filter(is_failed),
             "run": pc.cast(run, pa.int32()),
             "gap_before_s": gap_before.filter(is_failed),
             "gap_after_s": gap_after.filter(is_failed),
@@ -361,61 +423,26 @@ def _nearest_response(
     return pc.if_else(same, seconds, pa.scalar(None, pa.float64())), same
 
 
-def _window_counts(
-    tid: pa.Array, created: pa.Array, is_failed: pa.Array
-) -> tuple[pa.Array, pa.Array]:
-    """Entries and failures of the same target within +-WINDOW_S of each failure.
+def _in_window(keys: pa.Array, centers: pa.Array) -> pa.Array:
+    """For each of the sorted ``centers``, how many sorted ``keys`` lie within
+    +-WINDOW_S of it (the same target: the target is in the key's high bits).
 
-    A sorted merge: each failure adds a query just below and just above its
-    window to the (already sorted) timeline; running sums at the queries give
-    the counts, without a per-entry loop.
+    A sorted merge instead of a per-entry loop: each center adds a marker
+    just below and one just above its window (one int64 sort key: key * 3,
+    plus 0 for a low marker, 1 for an entry, 2 for a high marker). A
+    marker's place in the merged order minus the markers before it is the
+    number of keys below it.
     """
-    origin = pc.min(created).as_py()
-    span = (1 << (_TIME_BITS - 1)) - 1
-    offset = pc.min_element_wise(pc.add(pc.subtract(created, origin), _WINDOW_US), span)
-    key = pc.add(pc.multiply(pc.cast(tid, pa.int64()), 1 << _TIME_BITS), offset)
-    failed_key = key.filter(is_failed)
-    n, f = len(key), len(failed_key)
-    query = pa.array(range(f), pa.int64())
-    events = (
-        pa.table(
-            {
-                "key": pa.concat_arrays(
-                    [key, pc.subtract(failed_key, _WINDOW_US), pc.add(failed_key, _WINDOW_US)]
-                ),
-                # Low bounds sort before entries at the same key, high bounds after.
-                "order": pa.concat_arrays(
-                    [
-                        pa.repeat(pa.scalar(1, pa.int8()), n),
-                        pa.repeat(pa.scalar(0, pa.int8()), f),
-                        pa.repeat(pa.scalar(2, pa.int8()), f),
-                    ]
-                ),
-                "entry": pa.concat_arrays(
-                    [
-                        pa.repeat(pa.scalar(1, pa.int64()), n),
-                        pa.repeat(pa.scalar(0, pa.int64()), 2 * f),
-                    ]
-                ),
-                "failure": pa.concat_arrays(
-                    [pc.cast(is_failed, pa.int64()), pa.repeat(pa.scalar(0, pa.int64()), 2 * f)]
-                ),
-                "query": pa.concat_arrays([pa.nulls(n, pa.int64()), query, query]),
-            }
-        )
-        .sort_by([("key", "ascending"), ("order", "ascending")])
-        .combine_chunks()
-    )
-    entries_so_far = pc.cumulative_sum(events.column("entry").chunk(0))
-    failures_so_far = pc.cumulative_sum(events.column("failure").chunk(0))
-    order = events.column("order").chunk(0)
-    queries = events.column("query").chunk(0)
-
-    def at(bound: int, running: pa.Array) -> pa.Array:
-        mask = pc.equal(order, bound)
-        ids = queries.filter(mask)
-        return pc.take(running.filter(mask), pc.sort_indices(ids))
-
-    window_all = pc.subtract(at(2, entries_so_far), at(0, entries_so_far))
-    window_failed = pc.subtract(at(2, failures_so_far), at(0, failures_so_far))
-    return window_all, window_failed
+    n, f = len(keys), len(centers)
+    low = pc.multiply(pc.subtract(centers, _WINDOW_US), 3)
+    high = pc.add(pc.multiply(pc.add(centers, _WINDOW_US), 3), 2)
+    merged = pa.concat_arrays([pc.add(pc.multiply(keys, 3), 1), low, high])
+    order = pc.sort_indices(merged)
+    del merged
+    is_marker = pc.greater_equal(order, n)
+    place = pc.indices_nonzero(is_marker)
+    markers_before = pa.array(range(2 * f), pa.uint64())
+    keys_below = pc.subtract(place, markers_before)
+    # Back in marker order: center i's low marker is n + i, its high n + f + i.
+    below = pc.take(keys_below, pc.sort_indices(order.filter(is_marker)))
+    return pc.cast(pc.subtract(below[f:], below[:f]), pa.int64())
