@@ -353,7 +353,7 @@ def settle(held: pa.Table, evidence: Evidence) -> pa.Table:
     """
     if held.num_rows == 0:
         return held
-    facts = evidence.entries
+    facts = evidence.for_lines(held.column("source_line"))
     found = pc.index_in(held.column("source_line"), facts.column("source_line"))
     known = {name: pc.take(facts.column(name), found) for name in facts.column_names[1:]}
     # time is when the load balancer answered, request_creation_time when it got the request.
@@ -366,9 +366,12 @@ def settle(held: pa.Table, evidence: Evidence) -> pa.Table:
         if name != "run":
             view = view.append_column(name, values)
     view = view.append_column("elapsed_s", elapsed)
-    view = view.append_column(
-        "concentrated_path", pc.is_in(path(held), evidence.concentrated_paths)
+    concentrated = (
+        pc.is_in(path(held), evidence.concentrated_paths)
+        if len(evidence.concentrated_paths)
+        else pa.repeat(pa.scalar(False), held.num_rows)
     )
+    view = view.append_column("concentrated_path", concentrated)
     timeline_rules = tuple(rule for rule in RULES if rule.phase is not None)
     reason, cause, _ = _apply(timeline_rules, view, held=True)
     every = pa.repeat(pa.scalar(True), held.num_rows)

@@ -177,6 +177,19 @@ class Evidence:
     #: Concentrated paths (URL without query string).
     concentrated_paths: pa.Array
 
+    def for_lines(self, lines: pa.Array | pa.ChunkedArray) -> pa.Table:
+        """The evidence rows within the line range of ``lines`` (a held block).
+
+        ``entries`` is sorted by line, so the range is a slice: looking lines
+        up in it costs the block's size, not the object's.
+        """
+        if len(lines) == 0 or self.entries.num_rows == 0:
+            return self.entries
+        known = self.entries.column("source_line")
+        start = pc.sum(pc.less(known, pc.min(lines))).as_py() or 0
+        stop = pc.sum(pc.less_equal(known, pc.max(lines))).as_py() or 0
+        return self.entries.slice(start, stop - start)
+
 
 class ObjectTimeline:
     """The timelines of one object's targets, gathered chunk by chunk.
@@ -241,7 +254,8 @@ class ObjectTimeline:
     def evidence(self) -> Evidence:
         """Per failed entry, its run, gaps, window share and target facts."""
         try:
-            return Evidence(self._entry_evidence(), self._concentrated_paths())
+            entries = self._entry_evidence().sort_by("source_line")
+            return Evidence(entries, self._concentrated_paths())
         finally:
             self.close()
 
@@ -358,23 +372,34 @@ def _evidence(
     runs = pc.value_counts(failed_keys)
     run = pc.take(runs.field("counts"), pc.index_in(failed_keys, runs.field("values")))
 
-    # Window: entries and failures of the same target within +-WINDOW_S.
+    # Window: entries and failures of the same target within +-WINDOW_S. A
+    # run of 3 or more is an outage whatever the window says: only the
+    # failures of shorter runs need it (few, even in an outage object).
+    short = pc.less(run, OUTAGE_RUN)
     failed_key = key.filter(is_failed)
-    window_all = _in_window(key, failed_key)
-    window_failed = _in_window(failed_key, failed_key)
+    centers = failed_key.filter(short)
+    none = pa.nulls(len(failed_key), pa.int64())
+    window_all = pc.replace_with_mask(none, short, _in_window(key, centers))
+    window_failed = pc.replace_with_mask(none, short, _in_window(failed_key, centers))
     share = pc.divide(pc.cast(window_failed, pa.float64()), pc.cast(window_all, pa.float64()))
     outage = pc.or_(
-        pc.greater_equal(run, OUTAGE_RUN),
-        pc.and_(
-            pc.greater_equal(share, OUTAGE_SHARE),
-            pc.greater_equal(window_failed, OUTAGE_WINDOW_FAILURES),
+        pc.invert(short),
+        pc.fill_null(
+            pc.and_(
+                pc.greater_equal(share, OUTAGE_SHARE),
+                pc.greater_equal(window_failed, OUTAGE_WINDOW_FAILURES),
+            ),
+            False,
         ),
     )
     sporadic = pc.and_(
         pc.less_equal(run, SPORADIC_RUN),
-        pc.or_(
-            pc.less_equal(share, SPORADIC_SHARE),
-            pc.less_equal(window_failed, SPORADIC_WINDOW_FAILURES),
+        pc.fill_null(
+            pc.or_(
+                pc.less_equal(share, SPORADIC_SHARE),
+                pc.less_equal(window_failed, SPORADIC_WINDOW_FAILURES),
+            ),
+            False,
         ),
     )
 
@@ -434,6 +459,8 @@ def _in_window(keys: pa.Array, centers: pa.Array) -> pa.Array:
     number of keys below it.
     """
     n, f = len(keys), len(centers)
+    if f == 0:
+        return pa.array([], pa.int64())
     low = pc.multiply(pc.subtract(centers, _WINDOW_US), 3)
     high = pc.add(pc.multiply(pc.add(centers, _WINDOW_US), 3), 2)
     merged = pa.concat_arrays([pc.add(pc.multiply(keys, 3), 1), low, high])
