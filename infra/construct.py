@@ -18,6 +18,7 @@ fine) and the SNS topic that pages::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from aws_cdk import aws_s3 as s3
@@ -51,7 +52,7 @@ class Alb502(Construct):
         super().__init__(scope, construct_id)
         if load_balancers is not None:
             # Validated like the context setting (tokens pass through).
-            settings = Settings(**{**settings.__dict__, "load_balancers": tuple(load_balancers)})
+            settings = dataclasses.replace(settings, load_balancers=tuple(load_balancers))
         self.settings = settings
 
         self.lake = Lake(
