@@ -7,12 +7,16 @@ account and region ``cdk deploy`` is pointed at.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from infra.bundling import BundlingError, ensure_dependencies
 from infra.config import settings_from_context
 from infra.nag import acknowledge_findings
 from infra.stack import Alb502Stack
@@ -46,8 +50,27 @@ def build_app(
     return app
 
 
+def _bundles() -> bool:
+    # The CDK CLI passes the context in CDK_CONTEXT_JSON and sets
+    # aws:cdk:bundling-stacks to [] for commands that need no assets.
+    context = json.loads(os.environ.get("CDK_CONTEXT_JSON") or "{}")
+    return bool(context.get("aws:cdk:bundling-stacks", ["**"]))
+
+
 def main() -> None:
-    build_app().synth()
+    """``cdk synth``: one readable line instead of a traceback when the bundle cannot build."""
+    if _bundles():
+        try:
+            # Before the app: raised inside CDK's bundling callback (while the
+            # function is constructed), it would come back in a jsii traceback.
+            ensure_dependencies()
+        except BundlingError as error:
+            sys.exit(f"alb502: {error}")
+    try:
+        app = build_app()
+    except ValueError as error:
+        sys.exit(f"alb502: bad setting: {error}")
+    app.synth()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,10 @@ _TRIM_DIRS = ("pyarrow/tests", "pyarrow/include", "pyarrow/src", "bin")
 _TRIM_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".cc", ".cpp")
 
 
+class BundlingError(Exception):
+    """The bundle cannot be built here (one line, shown as is by ``make synth``)."""
+
+
 @dataclass(frozen=True)
 class BundleReport:
     """What one built bundle holds."""
@@ -150,7 +154,15 @@ def ensure_dependencies() -> Path:
             str(RUNTIME_LOCK),
         ]
         print("bundling: " + " ".join(command[1:]), file=sys.stderr)
-        subprocess.run(command, check=True, cwd=REPO_ROOT)
+        done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+            errors = [line for line in lines if line.startswith("ERROR")] or lines or ["?"]
+            raise BundlingError(
+                "cannot install the Lambda bundle's manylinux aarch64 / CPython 3.13 wheels "
+                f"({errors[-1]}); synth needs PyPI (or the pip index pip is configured "
+                f"with) once per requirements/runtime.lock, then uses {CACHE_ROOT}"
+            )
         check_locked(staging)
         _trim(staging)
         (staging / ".complete").write_text(pyarrow_version(staging) + "\n")

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from aws_cdk import Token
 from constructs import Node
 
 from alb502.metric_names import DEFAULT_NAMESPACE
@@ -19,6 +20,10 @@ from alb502.metric_names import DEFAULT_NAMESPACE
 # dimension of AWS/ApplicationELB write them: app/<name>/<16 hex>.
 _LOAD_BALANCER = re.compile(r"^app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+#: How new log objects reach the queue: S3 event notifications on the bucket,
+#: or EventBridge (for buckets whose notification configuration is taken).
+NOTIFICATIONS = ("s3", "eventbridge")
 
 
 @dataclass(frozen=True)
@@ -49,18 +54,26 @@ class Settings:
     max_concurrency: int = 10
     batch_size: int = 5
     function_log_retention_days: int = 30
+    #: "s3" (bucket notifications) or "eventbridge" (an EventBridge rule).
+    notifications: str = "s3"
+    #: Days the lake keeps Parquet files; 0 keeps them forever.
+    lake_expiration_days: int = 0
     #: Load balancers (``app/<name>/<id>``) that get a 502-rate alarm.
     load_balancers: tuple[str, ...] = ()
     #: 502 rate (percent of requests) that breaches the rate alarm.
     error_rate_threshold_percent: float = 5.0
     #: Fewer requests than this in a period never breach the rate alarm.
     error_rate_min_requests: int = 20
+    #: The fleet alarm: more 502s than this from one load balancer in a period.
+    error_count_threshold: int = 25
     #: Cause alarms fire when a period counts more 502s of that cause than this.
-    cause_alarm_threshold: int = 0
+    cause_alarm_threshold: int = 5
     #: Processing lag (seconds) that breaches the lag alarm.
     lag_threshold_seconds: int = 1800
     #: E-mail address subscribed to the alarm topic; "" creates no topic.
     alarm_email: str = ""
+    #: Existing SNS topic every alarm also notifies; "" for none.
+    alarm_topic_arn: str = ""
     #: Namespace of the custom metrics (the handler's POWERTOOLS_METRICS_NAMESPACE).
     metrics_namespace: str = DEFAULT_NAMESPACE
     log_level: str = "INFO"
@@ -73,10 +86,25 @@ class Settings:
         if self.log_prefix.startswith("/"):
             raise ValueError(f"logPrefix must not start with '/': {self.log_prefix!r}")
         for lb in self.load_balancers:
-            if not _LOAD_BALANCER.match(lb):
+            # A token (an ALB of the same CDK app) is only known at deploy time.
+            if not Token.is_unresolved(lb) and not _LOAD_BALANCER.match(lb):
                 raise ValueError(f"loadBalancers entries look like app/<name>/<id>: {lb!r}")
         if self.alarm_email and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarmEmail is not an e-mail address: {self.alarm_email!r}")
+        if (
+            self.alarm_topic_arn
+            and not Token.is_unresolved(self.alarm_topic_arn)
+            and not _TOPIC_ARN.match(self.alarm_topic_arn)
+        ):
+            raise ValueError(f"alarmTopicArn is not an SNS topic ARN: {self.alarm_topic_arn!r}")
+        if self.notifications not in NOTIFICATIONS:
+            raise ValueError(
+                f"notifications must be one of {', '.join(NOTIFICATIONS)}: {self.notifications!r}"
+            )
+        if self.lake_expiration_days < 0:
+            raise ValueError("lakeExpirationDays must be 0 (keep forever) or more")
+        if self.cause_alarm_threshold < 0 or self.error_count_threshold < 0:
+            raise ValueError("causeAlarmThreshold and errorCountThreshold must be 0 or more")
         # The queue's visibility timeout is 6x the function timeout and SQS
         # caps visibility at 12 hours; Lambda caps the timeout at 15 minutes.
         if not 1 <= self.function_timeout_seconds <= 900:
@@ -136,6 +164,10 @@ _KEYS: dict[str, tuple[str, Any]] = {
     "errorRateThresholdPercent": ("error_rate_threshold_percent", float),
     "errorRateMinRequests": ("error_rate_min_requests", int),
     "causeAlarmThreshold": ("cause_alarm_threshold", int),
+    "errorCountThreshold": ("error_count_threshold", int),
+    "notifications": ("notifications", str),
+    "lakeExpirationDays": ("lake_expiration_days", int),
+    "alarmTopicArn": ("alarm_topic_arn", str),
     "lagThresholdSeconds": ("lag_threshold_seconds", int),
     "alarmEmail": ("alarm_email", str),
     "metricsNamespace": ("metrics_namespace", str),

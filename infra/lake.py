@@ -38,16 +38,21 @@ class Lake(Construct):
         workgroup_name: str,
         bytes_scanned_cutoff: int,
         results_expiration_days: int,
+        expiration_days: int = 0,
     ) -> None:
         super().__init__(scope, construct_id)
         # The writer uploads with upload_file, multipart above 8 MB: a function
         # killed mid-upload leaves parts that are billed until aborted. Lake
-        # objects themselves never expire.
+        # objects expire after ``expiration_days`` (context
+        # lakeExpirationDays); 0 keeps them forever.
         self.bucket = private_bucket(
             self,
             "Bucket",
             lifecycle_rules=[
-                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1))
+                s3.LifecycleRule(
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                    expiration=Duration.days(expiration_days) if expiration_days else None,
+                )
             ],
         )
         self.results_bucket = private_bucket(

@@ -2,23 +2,44 @@
 
 Names and dimensions come from ``alb502.metric_names`` (the handler's own
 contract): [LoadBalancer] for Requests/ELB502/Target502, [LoadBalancer,
-Cause] for Errors502, none for the health metrics. An alarm naming any other
-dimension set would watch a metric that never exists.
+Cause] for Errors502 and ELB5xxOther, none for the health metrics. An alarm
+naming any other dimension set would watch a metric that never exists.
 
-Traffic data points carry the minute of the requests, and ALB delivers logs
-5 to 15 minutes late, so traffic alarms look back over several periods and
-treat missing data as not breaching.
+Late data (README "Alarms"). Traffic data points carry the minute of their
+requests and land when their log object is processed: ALB delivers each
+5-minute object 5 to 20 minutes after the interval ends, so a point is up to
+25 minutes old when it arrives. CloudWatch evaluates an alarm every minute
+on the data points present at that moment over its last EvaluationPeriods
+periods, later evaluations seeing points that arrived since ("CloudWatch
+alarms evaluate metrics based on data points available at a specific
+moment", https://repost.aws/knowledge-center/cloudwatch-trigger-metric;
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-evaluation.html).
+So the traffic alarms look back TRAFFIC_WINDOW periods (an hour), long enough
+to hold an incident's M breaching points after the last one arrived, and
+treat missing data as not breaching (no point = no 502s, or not yet
+delivered). tests/infra/test_infra_alarm_replay.py replays late points
+through this evaluation and measures how soon each alarm pages.
 
-Alarm choices (README "Alarms"):
-- 502 rate: one alarm per load balancer listed in context ``loadBalancers``
-  (metric math needs concrete metrics; SEARCH is not allowed in alarms).
-- target_unreachable / target_closed_keepalive: one Metrics Insights query
-  alarm each, summed over every load balancer, so they work with no list.
+Alarm choices:
+- 502 rate: one metric-math alarm per load balancer listed in
+  ``loadBalancers`` (a ratio needs metric math on concrete metrics: an alarm's
+  math expression returns one time series and SEARCH is not allowed).
+- 502 count per load balancer, every load balancer seen: one Metrics Insights
+  alarm ``GROUP BY LoadBalancer``; each load balancer is a contributor of its
+  own ("You can create an alarm on any Metrics Insights query, including
+  queries that return multiple time series",
+  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create_Metrics_Insights_Alarm.html).
+  Metrics Insights cannot divide two metrics, so the list-free alarm counts.
+- Causes that need action: one Metrics Insights alarm each, summed over every
+  load balancer. Metrics Insights alarms evaluate the latest 3 hours only and
+  an account has 200 of them per region
+  (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html):
+  TRAFFIC_WINDOW stays well inside both.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
@@ -33,18 +54,31 @@ from infra.config import Settings
 
 #: Metrics are emitted per 5-minute log object; alarm and graph at that grain.
 PERIOD = Duration.minutes(5)
-#: 502-rate alarm: this many breaching periods out of the last RATE_WINDOW.
+#: Latest a traffic data point lands after its minute: a 5-minute interval
+#: plus ALB's delivery delay of up to 20 minutes.
+MAX_ARRIVAL_DELAY = Duration.minutes(25)
+#: Traffic alarms look back this many periods (one hour): the M breaching
+#: points of an incident are all still inside the window when the last of
+#: them lands, even 25 minutes late, with room for a slow queue.
+TRAFFIC_WINDOW = 12
+#: 502-rate and per-load-balancer count alarms: this many breaching periods
+#: of TRAFFIC_WINDOW (15 minutes of errors), so one bad period never pages.
 RATE_DATAPOINTS = 3
-RATE_WINDOW = 5
-#: Cause alarms look back this many periods, which spans log delivery delay.
-CAUSE_WINDOW = 3
-#: Causes with their own alarm (causes.md): the two that need action on targets.
-ALARMED_CAUSES = {
-    causes.TARGET_UNREACHABLE: "the load balancer could not connect to a target "
-    "(nothing listening, crash or restart, security group/NACL, target TLS)",
-    causes.TARGET_CLOSED_KEEPALIVE: "targets close idle keep-alive connections before the "
-    "load balancer does (raise the target's keep-alive timeout above the ALB idle timeout)",
-}
+#: Cause alarms: one period over causeAlarmThreshold pages (the threshold
+#: keeps single stray 502s out).
+CAUSE_DATAPOINTS = 1
+#: Causes with their own alarm (causes.md): those a person must act on.
+ALARMED_CAUSES: tuple[str, ...] = (
+    causes.TARGET_UNREACHABLE,
+    causes.TARGET_CONNECT_TIMEOUT,
+    causes.TARGET_RESTARTING,
+    causes.TARGET_DEREGISTERED,
+    causes.TARGET_CLOSED_KEEPALIVE,
+    causes.NO_TARGETS,
+    causes.LAMBDA_THROTTLED,
+    causes.LAMBDA_FUNCTION_ERROR,
+    causes.LAMBDA_CONFIG_ERROR,
+)
 AWS_ALB_NAMESPACE = "AWS/ApplicationELB"
 
 
@@ -53,7 +87,7 @@ def _safe_id(load_balancer: str) -> str:
 
 
 class Monitoring(Construct):
-    """Alarms, optional SNS topic, and the alb502 dashboard."""
+    """Alarms, optional SNS topics, and the alb502 dashboard."""
 
     def __init__(
         self,
@@ -64,6 +98,7 @@ class Monitoring(Construct):
         function: lambda_.IFunction,
         queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
+        alarm_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
@@ -73,46 +108,68 @@ class Monitoring(Construct):
         self.name_prefix = Stack.of(self).stack_name
         self.alarms: list[cw.Alarm] = []
 
+        #: Every alarm notifies each of these: the e-mail topic this
+        #: construct makes, and an existing topic (alarmTopicArn).
+        self.topics: list[sns.ITopic] = []
         self.topic: sns.Topic | None = None
         if settings.alarm_email:
             self.topic = sns.Topic(
                 self, "AlarmTopic", display_name="alb502 alarms", enforce_ssl=True
             )
             self.topic.add_subscription(subs.EmailSubscription(settings.alarm_email))
+            self.topics.append(self.topic)
+        if alarm_topic is not None:
+            self.topics.append(alarm_topic)
 
+        window_minutes = TRAFFIC_WINDOW * PERIOD.to_minutes()
         # Traffic: per listed load balancer.
         self.rate_alarms = {
             lb: self._alarm(
-                f"ErrorRate-{_safe_id(lb)}",
+                f"ErrorRate-{self._lb_id(i, lb)}",
                 metric=self.error_rate(lb),
                 threshold=settings.error_rate_threshold_percent,
-                evaluation_periods=RATE_WINDOW,
+                evaluation_periods=TRAFFIC_WINDOW,
                 datapoints_to_alarm=RATE_DATAPOINTS,
                 description=(
                     f"502 rate of {lb} above {settings.error_rate_threshold_percent}% of "
-                    f"requests in {RATE_DATAPOINTS} of {RATE_WINDOW} 5-minute periods "
-                    f"(periods under {settings.error_rate_min_requests} requests never breach). "
-                    "See the dashboard's 502s by cause and the saved query "
-                    "'alb502: 502s by cause'."
+                    f"requests in {RATE_DATAPOINTS} 5-minute periods of the last "
+                    f"{window_minutes} minutes (periods under "
+                    f"{settings.error_rate_min_requests} requests never breach; logs land "
+                    "5-25 minutes after the requests). See the dashboard's 502s by cause "
+                    "and the saved query 'alb502: 502s by cause'."
                 ),
             )
-            for lb in settings.load_balancers
+            for i, lb in enumerate(settings.load_balancers)
         }
+        # Traffic: every load balancer seen, each its own contributor.
+        self.fleet_alarm = self._alarm(
+            "Errors502-ByLoadBalancer",
+            metric=self.errors_by_load_balancer(),
+            threshold=settings.error_count_threshold,
+            evaluation_periods=TRAFFIC_WINDOW,
+            datapoints_to_alarm=RATE_DATAPOINTS,
+            description=(
+                f"A load balancer returned more than {settings.error_count_threshold} 502s "
+                f"in {RATE_DATAPOINTS} 5-minute periods of the last {window_minutes} minutes "
+                "(every load balancer whose logs alb502 reads; the alarm names the "
+                "contributors). See the dashboard's 502s by cause and by load balancer."
+            ),
+        )
         # Causes: all load balancers at once.
         self.cause_alarms = {
             cause: self._alarm(
                 f"Cause-{cause}",
                 metric=self.cause_count(cause),
                 threshold=settings.cause_alarm_threshold,
-                evaluation_periods=CAUSE_WINDOW,
-                datapoints_to_alarm=1,
+                evaluation_periods=TRAFFIC_WINDOW,
+                datapoints_to_alarm=CAUSE_DATAPOINTS,
                 description=(
                     f"More than {settings.cause_alarm_threshold} 502s with cause {cause} in a "
-                    f"5-minute period: {meaning}. The saved queries name the load "
-                    "balancers and targets."
+                    f"5-minute period: {causes.REMEDIES[cause]} The saved queries name the "
+                    "load balancers and targets."
                 ),
             )
-            for cause, meaning in ALARMED_CAUSES.items()
+            for cause in ALARMED_CAUSES
         }
 
         # Pipeline health.
@@ -237,6 +294,20 @@ class Monitoring(Construct):
             period=PERIOD,
         )
 
+    def errors_by_load_balancer(self) -> cw.MathExpression:
+        """Errors502 per load balancer, every one seen (Metrics Insights GROUP BY)."""
+        return cw.MathExpression(
+            expression=self._insights(f"SUM({m.ERRORS_502})", group_by=m.LOAD_BALANCER),
+            using_metrics={},
+            label="502s by load balancer",
+            period=PERIOD,
+        )
+
+    @staticmethod
+    def _lb_id(index: int, load_balancer: str) -> str:
+        # A token (an ALB of the same app) has no readable name at synth time.
+        return str(index + 1) if Token.is_unresolved(load_balancer) else _safe_id(load_balancer)
+
     # -- alarms --------------------------------------------------------------
 
     def _alarm(
@@ -263,12 +334,20 @@ class Monitoring(Construct):
             alarm_name=f"{self.name_prefix}-{construct_id}",
             alarm_description=description,
         )
-        if self.topic is not None:
-            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+        for topic in self.topics:
+            alarm.add_alarm_action(cw_actions.SnsAction(topic))
         self.alarms.append(alarm)
         return alarm
 
     # -- dashboard -----------------------------------------------------------
+
+    def _by(self, name: str, dimension: str) -> cw.MathExpression:
+        return cw.MathExpression(
+            expression=self._insights(f"SUM({name})", group_by=dimension),
+            using_metrics={},
+            label="",
+            period=PERIOD,
+        )
 
     def _search_total(self, name: str) -> str:
         # Dashboards (unlike alarms) may SEARCH; '{ns,LoadBalancer}' matches
@@ -324,33 +403,46 @@ class Monitoring(Construct):
     def _dashboard(
         self, function: lambda_.IFunction, queue: sqs.IQueue, dead_letter_queue: sqs.IQueue
     ) -> cw.Dashboard:
+        # Dashboards are global to the account (alarms are regional): the
+        # region in the name lets two regions deploy side by side.
         dashboard = cw.Dashboard(
             self,
             "Dashboard",
-            dashboard_name=self.name_prefix,
+            dashboard_name=f"{self.name_prefix}-{Stack.of(self).region}",
             default_interval=Duration.hours(6),
         )
         dashboard.add_widgets(
             cw.GraphWidget(
                 title="502s by cause (all load balancers)",
-                left=[
-                    cw.MathExpression(
-                        expression=self._insights(f"SUM({m.ERRORS_502})", group_by=m.CAUSE),
-                        using_metrics={},
-                        label="",
-                        period=PERIOD,
+                left=[self._by(m.ERRORS_502, m.CAUSE)],
+                stacked=True,
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Load balancer 5xx other than 502 (ELB5xxOther) by cause",
+                left=[self._by(m.ELB_5XX_OTHER, m.CAUSE)],
+                stacked=True,
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="502s by load balancer (every one seen)",
+                left=[self._by(m.ERRORS_502, m.LOAD_BALANCER)],
+                left_annotations=[
+                    cw.HorizontalAnnotation(
+                        value=self.settings.error_count_threshold, label="alarm threshold"
                     )
                 ],
-                stacked=True,
-                width=12,
+                width=8,
             ),
+        )
+        dashboard.add_widgets(
             cw.GraphWidget(
                 title="502 rate; alb502's ELB502 next to AWS's HTTPCode_ELB_502_Count",
                 left=[self._all_lbs_rate()],
                 right=[self._aws_elb_502(None), self._all_lbs_elb_502()],
                 left_y_axis=cw.YAxisProps(label="%", min=0, show_units=False),
                 right_y_axis=cw.YAxisProps(label="count", min=0, show_units=False),
-                width=12,
+                width=24,
             ),
         )
         for lb in self.settings.load_balancers:

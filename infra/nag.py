@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
 from alb502.fields import ALB_LOGS_TABLE, REJECTS_TABLE
+from infra.construct import Alb502
 from infra.stack import Alb502Stack
 
 _PREFIX = "AwsSolutions::"
@@ -32,25 +33,28 @@ def _object_arn(stack: Stack, bucket: s3.IBucket, pattern: str) -> str:
     return f"arn:<AWS::Partition>:s3:::{bucket.bucket_name}/{pattern}"
 
 
-def acknowledge_findings(stack: Alb502Stack) -> list[tuple[str, str]]:
-    """Acknowledge the deliberate findings in ``stack``.
+def acknowledge_findings(target: Alb502 | Alb502Stack) -> list[tuple[str, str]]:
+    """Acknowledge the deliberate findings of one ``Alb502`` (or its stack).
 
+    A CDK app of a user's own calls this on its ``Alb502`` construct.
     Returns ``(construct path, rule id)`` of each acknowledgement.
     """
+    alb502 = target.alb502 if isinstance(target, Alb502Stack) else target
+    stack = Stack.of(alb502)
     acks: list[tuple[str, str]] = []
-    lake = stack.lake
+    lake = alb502.lake
     no_access_logs = (
         "Server access logs would need yet another bucket; object access to this "
         "bucket is audited with CloudTrail S3 data events where an account wants it."
     )
     _ack(acks, lake.bucket, "AwsSolutions-S1", no_access_logs)
     _ack(acks, lake.results_bucket, "AwsSolutions-S1", no_access_logs)
-    if stack.log_source.created:
-        _ack(acks, stack.log_source.bucket, "AwsSolutions-S1", no_access_logs)
+    if alb502.log_source.created:
+        _ack(acks, alb502.log_source.bucket, "AwsSolutions-S1", no_access_logs)
 
-    policy = stack.processor.role.node.find_child("DefaultPolicy")
+    policy = alb502.processor.role.node.find_child("DefaultPolicy")
     log_objects = _object_arn(
-        stack, stack.log_source.bucket, stack.settings.access_log_prefix + "*"
+        stack, alb502.log_source.bucket, alb502.settings.access_log_prefix + "*"
     )
     _ack(
         acks,
@@ -70,7 +74,7 @@ def acknowledge_findings(stack: Alb502Stack) -> list[tuple[str, str]]:
 
     _ack(
         acks,
-        stack.processor.function,
+        alb502.processor.function,
         "AwsSolutions-L1",
         "Pinned to python3.13 on purpose: the bundled pyarrow/isal wheels are cp313 builds.",
     )

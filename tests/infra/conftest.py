@@ -8,7 +8,14 @@ staged Lambda bundle from its output directory.
 from __future__ import annotations
 
 import pytest
-from infra_synth import EXISTING_BUCKET, NO_BUNDLING, Synth, synthesize
+from infra_synth import (
+    EVENT_BRIDGE,
+    EXISTING_BUCKET,
+    NO_BUNDLING,
+    Synth,
+    synthesize,
+    synthesize_regions,
+)
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +28,15 @@ def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def existing_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """An existing log bucket and every option set."""
     return synthesize(tmp_path_factory.mktemp("cdk-existing"), {**EXISTING_BUCKET, **NO_BUNDLING})
+
+
+@pytest.fixture(scope="session")
+def eventbridge_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """An organization's bucket through EventBridge, an existing pager topic, lake retention."""
+    return synthesize(tmp_path_factory.mktemp("cdk-eventbridge"), {**EVENT_BRIDGE, **NO_BUNDLING})
+
+
+@pytest.fixture(scope="session")
+def regions_synth(tmp_path_factory: pytest.TempPathFactory) -> list[Synth]:
+    """The default stack in two regions of one account."""
+    return synthesize_regions(tmp_path_factory.mktemp("cdk-regions"))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_synth import EXISTING_BUCKET, NO_BUNDLING, ROOT, Synth, project_context
+from infra_synth import EVENT_BRIDGE, EXISTING_BUCKET, NO_BUNDLING, ROOT, Synth, project_context
 
 from infra.app import STACK_NAME, build_app
 from infra.nag import acknowledge_findings
@@ -26,15 +26,25 @@ def nag_report(synth: Synth) -> dict[str, Any]:
     return report
 
 
-@pytest.mark.parametrize("which", ["default_synth", "existing_synth"])
+CONFIGURATIONS = ["default_synth", "existing_synth", "eventbridge_synth", "regions_synth"]
+
+
+def synths(which: str, request: pytest.FixtureRequest) -> list[Synth]:
+    got: Synth | list[Synth] = request.getfixturevalue(which)
+    return got if isinstance(got, list) else [got]
+
+
+@pytest.mark.parametrize("which", CONFIGURATIONS)
 def test_cdk_nag_has_no_unacknowledged_findings(which: str, request: pytest.FixtureRequest) -> None:
-    synth: Synth = request.getfixturevalue(which)
+    synth = synths(which, request)[0]
     report = nag_report(synth)
     assert report["conclusion"] == "success"
     assert report["violations"] == []
 
 
-@pytest.mark.parametrize("overrides", [{}, EXISTING_BUCKET], ids=["default", "existing"])
+@pytest.mark.parametrize(
+    "overrides", [{}, EXISTING_BUCKET, EVENT_BRIDGE], ids=["default", "existing", "eventbridge"]
+)
 def test_every_acknowledgement_answers_a_real_finding(
     overrides: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -70,16 +80,15 @@ def test_every_acknowledgement_answers_a_real_finding(
     assert used == set(acknowledged), "acknowledgements that excuse nothing"
 
 
-@pytest.mark.parametrize("which", ["default_synth", "existing_synth"])
+@pytest.mark.parametrize("which", CONFIGURATIONS)
 def test_cfn_lint_is_clean(which: str, request: pytest.FixtureRequest) -> None:
-    synth: Synth = request.getfixturevalue(which)
     result = subprocess.run(
         [
             str(Path(sys.executable).with_name("cfn-lint")),
             "--ignore-checks",
             "W3005",  # CDK's DependsOn that are also implied by Ref/GetAtt
             "--",
-            str(synth.template_path),
+            *(str(synth.template_path) for synth in synths(which, request)),
         ],
         capture_output=True,
         text=True,

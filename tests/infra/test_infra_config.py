@@ -78,6 +78,11 @@ def test_reserved_concurrency_may_equal_max_concurrency() -> None:
         ({"functionEphemeralStorageMb": 256}, "512..10240"),
         ({"athenaBytesScannedCutoff": 1000}, "10 MB"),
         ({"reservedConcurrency": 0}, "at least 1"),
+        ({"notifications": "sns"}, "notifications must be one of s3, eventbridge"),
+        ({"alarmTopicArn": "pager"}, "not an SNS topic ARN"),
+        ({"alarmTopicArn": "arn:aws:sqs:us-east-1:111122223333:q"}, "not an SNS topic ARN"),
+        ({"lakeExpirationDays": -1}, "lakeExpirationDays"),
+        ({"causeAlarmThreshold": -1}, "causeAlarmThreshold"),
         # The default maxConcurrency is 10.
         (
             {"reservedConcurrency": 5},
@@ -131,3 +136,19 @@ def test_saved_queries_have_descriptions() -> None:
         assert query.description and len(query.description) <= 1024
         assert not query.description.startswith("-")
         assert query.sql.lstrip().startswith("--")
+
+
+def test_fleet_settings_from_context() -> None:
+    got = settings(
+        {
+            "notifications": "eventbridge",
+            "alarmTopicArn": "arn:aws:sns:eu-west-1:111122223333:pager",
+            "lakeExpirationDays": "400",
+            "errorCountThreshold": "50",
+        }
+    )
+    assert got.notifications == "eventbridge"
+    assert got.alarm_topic_arn == "arn:aws:sns:eu-west-1:111122223333:pager"
+    assert (got.lake_expiration_days, got.error_count_threshold) == (400, 50)
+    # Defaults that do not page on one stray 502.
+    assert (Settings().cause_alarm_threshold, Settings().error_count_threshold) == (5, 25)

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from infra_synth import EXISTING_BUCKET, Synth
 
+from alb502 import causes
 from alb502 import metric_names as m
+from infra import monitoring
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +26,7 @@ CONTRACT: dict[str, frozenset[str]] = {
     m.ELB_502: frozenset({m.LOAD_BALANCER}),
     m.TARGET_502: frozenset({m.LOAD_BALANCER}),
     m.ERRORS_502: frozenset({m.LOAD_BALANCER, m.CAUSE}),
+    m.ELB_5XX_OTHER: frozenset({m.LOAD_BALANCER, m.CAUSE}),
     m.LINES_PARSED: frozenset(),
     m.LINES_REJECTED: frozenset(),
     m.OBJECTS_PROCESSED: frozenset(),
@@ -141,9 +144,10 @@ def test_502_rate_alarm_per_listed_load_balancer(existing_synth: Synth) -> None:
         for _, _, _, dims in metric_stats(alarm):
             assert dims == {m.LOAD_BALANCER: lb}
         assert all(q["MetricStat"]["Period"] == 300 for q in alarm["Metrics"] if "MetricStat" in q)
-        # 3 of 5 five-minute periods, missing data never breaches: tolerant of
-        # the 5-15 minutes logs take to arrive.
-        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (5, 3)
+        # 3 of 12 five-minute periods, missing data never breaches: the
+        # window holds 3 breaching points even when logs land 25 minutes
+        # late (test_infra_alarm_replay.py replays it).
+        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (12, 3)
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["Threshold"] == 5
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
@@ -153,7 +157,7 @@ def test_no_rate_alarm_without_listed_load_balancers(default_synth: Synth) -> No
     assert by_description(default_synth, "502 rate of") == []
 
 
-@pytest.mark.parametrize("cause", ["target_unreachable", "target_closed_keepalive"])
+@pytest.mark.parametrize("cause", monitoring.ALARMED_CAUSES)
 def test_cause_alarms_query_every_load_balancer(default_synth: Synth, cause: str) -> None:
     (alarm,) = by_description(default_synth, f"with cause {cause} ")
     (query,) = alarm["Metrics"]
@@ -162,8 +166,35 @@ def test_cause_alarms_query_every_load_balancer(default_synth: Synth, cause: str
         f"WHERE Cause = '{cause}'"
     )
     assert query["Period"] == 300
-    assert alarm["Threshold"] == 0
-    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 1)
+    # One stray 502 never pages; more than 5 in a period does.
+    assert alarm["Threshold"] == 5
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (12, 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert causes.REMEDIES[cause] in alarm["AlarmDescription"]
+
+
+def test_alarmed_causes_are_v2_causes_that_need_action() -> None:
+    assert set(monitoring.ALARMED_CAUSES) <= set(causes.CAUSES)
+    assert {
+        causes.TARGET_UNREACHABLE,
+        causes.TARGET_RESTARTING,
+        causes.TARGET_DEREGISTERED,
+        causes.TARGET_CONNECT_TIMEOUT,
+        causes.TARGET_CLOSED_KEEPALIVE,
+        causes.LAMBDA_THROTTLED,
+        causes.LAMBDA_FUNCTION_ERROR,
+    } <= set(monitoring.ALARMED_CAUSES)
+
+
+def test_fleet_alarm_covers_every_load_balancer_without_a_list(default_synth: Synth) -> None:
+    (alarm,) = by_description(default_synth, "every load balancer whose logs")
+    (query,) = alarm["Metrics"]
+    assert query["Expression"] == (
+        'SELECT SUM(Errors502) FROM SCHEMA("ALB502", Cause, LoadBalancer) GROUP BY LoadBalancer'
+    )
+    assert query["ReturnData"] is True
+    assert alarm["Threshold"] == 25
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (12, 3)
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
@@ -246,22 +277,50 @@ def test_alarm_email_gets_every_alarm(existing_synth: Synth, default_synth: Synt
     assert subscription["Properties"]["TopicArn"] == {"Ref": topic_id}
     for alarm in alarms(existing_synth).values():
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-    # 2 rate alarms, 2 cause alarms, 5 health alarms.
-    assert len(alarms(existing_synth)) == 9
+    # 2 rate alarms, the fleet alarm, 9 cause alarms, 5 health alarms.
+    assert len(alarms(existing_synth)) == 17
 
     assert not [
         r for r in default_synth.raw["Resources"].values() if r["Type"].startswith("AWS::SNS")
     ]
     assert all("AlarmActions" not in a for a in alarms(default_synth).values())
-    assert len(alarms(default_synth)) == 7
+    assert len(alarms(default_synth)) == 15
+
+
+def test_existing_topic_gets_every_alarm(eventbridge_synth: Synth) -> None:
+    topic = "arn:aws:sns:us-east-1:111122223333:pager"
+    assert not [
+        r for r in eventbridge_synth.raw["Resources"].values() if r["Type"].startswith("AWS::SNS")
+    ]
+    assert len(alarms(eventbridge_synth)) == 15
+    for alarm in alarms(eventbridge_synth).values():
+        assert alarm["AlarmActions"] == [topic]
 
 
 def test_dashboard_widgets(existing_synth: Synth) -> None:
     widgets = dashboard_body(existing_synth)["widgets"]
     by_title = {w["properties"].get("title"): w["properties"] for w in widgets}
-    causes = by_title["502s by cause (all load balancers)"]
-    assert causes["stacked"] is True
-    assert causes["metrics"] == [
+    other = by_title["Load balancer 5xx other than 502 (ELB5xxOther) by cause"]
+    assert other["metrics"] == [
+        [
+            {
+                "expression": 'SELECT SUM(ELB5xxOther) FROM SCHEMA("ALB502", Cause, LoadBalancer) '
+                "GROUP BY Cause"
+            }
+        ]
+    ]
+    fleet = by_title["502s by load balancer (every one seen)"]
+    assert fleet["metrics"] == [
+        [
+            {
+                "expression": 'SELECT SUM(Errors502) FROM SCHEMA("ALB502", Cause, LoadBalancer) '
+                "GROUP BY LoadBalancer"
+            }
+        ]
+    ]
+    by_cause = by_title["502s by cause (all load balancers)"]
+    assert by_cause["stacked"] is True
+    assert by_cause["metrics"] == [
         [
             {
                 "expression": 'SELECT SUM(Errors502) FROM SCHEMA("ALB502", Cause, LoadBalancer) '
@@ -344,15 +403,35 @@ def test_alarm_and_dashboard_names_start_with_the_stack_name(
         return {r["Properties"][key] for r in synth.raw["Resources"].values() if r["Type"] == kind}
 
     health = {"DeadLetters", "FunctionErrors", "ProcessingLag", "QueueAge", "RejectedLines"}
-    causes = {"Cause-target_unreachable", "Cause-target_closed_keepalive"}
+    traffic = {f"Cause-{c}" for c in monitoring.ALARMED_CAUSES} | {"Errors502-ByLoadBalancer"}
     assert names(default_synth, "AWS::CloudWatch::Alarm", "AlarmName") == {
-        f"Alb502-{n}" for n in health | causes
+        f"Alb502-{n}" for n in health | traffic
     }
     assert names(existing_synth, "AWS::CloudWatch::Alarm", "AlarmName") == {
         f"alb502-prod-{n}"
         for n in health
-        | causes
+        | traffic
         | {"ErrorRate-app-web-0123456789abcdef", "ErrorRate-app-api-fedcba9876543210"}
     }
-    assert names(default_synth, "AWS::CloudWatch::Dashboard", "DashboardName") == {"Alb502"}
-    assert names(existing_synth, "AWS::CloudWatch::Dashboard", "DashboardName") == {"alb502-prod"}
+    # Dashboards are account-wide: the region is part of the name.
+    for synth, stack_name in ((default_synth, "Alb502"), (existing_synth, "alb502-prod")):
+        (dashboard,) = [
+            r["Properties"]
+            for r in synth.raw["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Dashboard"
+        ]
+        assert dashboard["DashboardName"] == {
+            "Fn::Join": ["", [f"{stack_name}-", {"Ref": "AWS::Region"}]]
+        }
+
+
+def test_two_regions_of_one_account_get_their_own_dashboard(regions_synth: list[Synth]) -> None:
+    names = []
+    for synth in regions_synth:
+        (dashboard,) = [
+            r["Properties"]
+            for r in synth.raw["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Dashboard"
+        ]
+        names.append(dashboard["DashboardName"])
+    assert names == ["Alb502-us-east-1", "Alb502-eu-west-1"]

@@ -349,10 +349,12 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("error_source", "string"),
         ("error_reason", "string"),
         ("cause", "string"),
+        # causes.md v2 evidence and version.
         ("target_failure_run", "int"),
         ("target_gap_before_s", "double"),
         ("target_gap_after_s", "double"),
         ("tagger_version", "int"),
+        # From the object key: organization-wide buckets mix accounts and regions.
         ("account_id", "string"),
         ("region", "string"),
         ("source_key", "string"),
