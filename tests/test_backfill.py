@@ -36,6 +36,8 @@ OTHER_ACCOUNT = "210987654321"
 #: Four days of history, recent enough for the handler's EMF window.
 FIRST = datetime.now(UTC).date() - timedelta(days=4)
 DAYS = [FIRST + timedelta(days=n) for n in range(4)]
+#: The load balancers' log prefix; S3 encodes its space as "+" in notifications.
+PREFIX = "prod logs/"
 
 
 # -- the pieces ------------------------------------------------------------------
@@ -234,8 +236,8 @@ def pipeline(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
 @pytest.fixture
 def history(aws: LocalAws, pipeline: Pipeline, tmp_path: Path) -> dict[str, tuple[date, int]]:
     """Four days of access logs from two accounts and two regions under
-    ``prod/``, with connection and health check logs and the test file beside
-    them; returns each access log's key -> (day folder, lines)."""
+    ``PREFIX``, with connection and health check logs and the test file
+    beside them; returns each access log's key -> (day folder, lines)."""
     s3 = aws.client("s3")
     logs: dict[str, tuple[date, int]] = {}
     origins = [(ACCOUNT, "us-east-1"), (ACCOUNT, "eu-west-1"), (OTHER_ACCOUNT, "us-east-1")]
@@ -253,7 +255,7 @@ def history(aws: LocalAws, pipeline: Pipeline, tmp_path: Path) -> dict[str, tupl
                     region=region,
                 )
             )
-            key = "prod/" + object_key(
+            key = PREFIX + object_key(
                 account, region, LB, start + timedelta(minutes=5), "10.0.1.1", f"s{seed}"
             )
             path = tmp_path / f"{seed}.log.gz"
@@ -268,7 +270,9 @@ def history(aws: LocalAws, pipeline: Pipeline, tmp_path: Path) -> dict[str, tupl
                     f"{folder}/{account}_elasticloadbalancing_{region}_{other}",
                 )
         s3.put_object(
-            Bucket=pipeline.log_bucket, Key=f"prod/AWSLogs/{ACCOUNT}/ELBAccessLogTestFile", Body=b""
+            Bucket=pipeline.log_bucket,
+            Key=f"{PREFIX}AWSLogs/{ACCOUNT}/ELBAccessLogTestFile",
+            Body=b"",
         )
     # Something else in the bucket that a backfill must never list.
     s3.put_object(Bucket=pipeline.log_bucket, Key="other/AWSLogs/x.log.gz", Body=b"x")
@@ -324,7 +328,7 @@ def test_a_backfilled_range_lands_in_the_lake_exactly_once(
     since, until = DAYS[1], DAYS[2]
     wanted = {key: lines for key, (day, lines) in history.items() if since <= day <= until}
     assert len(wanted) == 6
-    args = ["backfill", f"s3://{pipeline.log_bucket}/prod", "--queue", pipeline.queue_url]
+    args = ["backfill", f"s3://{pipeline.log_bucket}/{PREFIX}", "--queue", pipeline.queue_url]
     args += ["--since", str(since), "--until", str(until)]
 
     with ListingLog() as listing:
@@ -344,7 +348,7 @@ def test_a_backfilled_range_lands_in_the_lake_exactly_once(
     # regions, then only the range's day folders.
     full = {c["Prefix"] for c in listing.calls if "Delimiter" not in c}
     day_folders = {
-        f"prod/AWSLogs/{account}/elasticloadbalancing/{region}/{day:%Y/%m/%d}/"
+        f"{PREFIX}AWSLogs/{account}/elasticloadbalancing/{region}/{day:%Y/%m/%d}/"
         for account, region in [
             (ACCOUNT, "us-east-1"),
             (ACCOUNT, "eu-west-1"),
@@ -353,7 +357,7 @@ def test_a_backfilled_range_lands_in_the_lake_exactly_once(
         for day in (since, until)
     }
     assert full == day_folders
-    assert all(c["Prefix"].startswith("prod/AWSLogs/") for c in listing.calls)
+    assert all(c["Prefix"].startswith(f"{PREFIX}AWSLogs/") for c in listing.calls)
 
     runner = QueueRunner(aws, pipeline)
     first = runner.drain()
@@ -384,7 +388,7 @@ def test_without_since_the_days_are_discovered_and_dry_run_sends_nothing(
     history: dict[str, tuple[date, int]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    args = ["backfill", f"s3://{pipeline.log_bucket}/prod/AWSLogs/{ACCOUNT}/", "--dry-run"]
+    args = ["backfill", f"s3://{pipeline.log_bucket}/{PREFIX}AWSLogs/{ACCOUNT}/", "--dry-run"]
     assert cli.main([*args, "--until", str(DAYS[2])]) == 0
     out, err = capsys.readouterr()
     listed = [line.split("\t")[0] for line in out.splitlines() if line.startswith("s3://")]
@@ -409,7 +413,7 @@ def test_setup_errors_are_one_line_before_any_listing(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    logs = f"s3://{pipeline.log_bucket}/prod"
+    logs = f"s3://{pipeline.log_bucket}/{PREFIX}"
     gone = pipeline.queue_url.rsplit("/", 1)[0] + "/no-such-queue"
 
     def run(*args: str) -> str:
@@ -464,7 +468,7 @@ def test_a_stopped_backfill_resumes_from_the_day_after_the_last_completed(
         return real_send(sqs, queue_url, bodies, **kw)
 
     monkeypatch.setattr(module, "send_batch", send_then_fail)
-    logs = f"s3://{pipeline.log_bucket}/prod"
+    logs = f"s3://{pipeline.log_bucket}/{PREFIX}"
     queue = ["--queue", pipeline.queue_url]
     assert (
         cli.main(["backfill", logs, *queue, "--since", str(DAYS[0]), "--until", str(DAYS[2])]) == 1
