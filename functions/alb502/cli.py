@@ -294,8 +294,8 @@ examples:
   alb502 backfill s3://my-alb-logs/prod --queue "$QUEUE_URL" --since 2026-11-01 --until 2026-11-30
   alb502 backfill s3://my-alb-logs/prod/AWSLogs/123456789012/ --dry-run --since 2026-11-30
 
-LOGS is the bucket and prefix the load balancers log to (the folder that
-holds AWSLogs/), or a folder below it down to
+s3://LOGBUCKET/PREFIX is where the load balancers log to (the folder that
+holds AWSLogs/: the stack's logPrefix), or a folder below it down to
 AWSLogs/<account>/elasticloadbalancing/<region>/. Accounts and regions
 under it are found by listing folders; then only the day folders from
 --since to --until (UTC, by the key's yyyy/mm/dd folders) are listed, never
@@ -305,10 +305,11 @@ logs and ELBAccessLogTestFile are left alone.
 
 Each object becomes the message S3 sends for a new object (ObjectCreated:Put),
 sent with SendMessageBatch in batches of 10; the deployed function does the
-work, throttled by the queue and its reserved concurrency. The lake's file
+work, the queue and its maxConcurrency are the throttle. The lake's file
 names come from the objects' names, so queueing an object again rewrites
 the same files: a backfill can be repeated or resumed with --since the day
-after the last day completed (printed at the end, and on an interruption).
+after the last day completed (printed at the end, and on an error or an
+interruption).
 QUEUE_URL is the stack output QueueUrl:
   aws cloudformation describe-stacks --stack-name Alb502 \\
     --query "Stacks[0].Outputs[?OutputKey=='QueueUrl'].OutputValue" --output text
@@ -332,7 +333,9 @@ def _add_backfill(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     backfill.add_argument("logs", metavar="s3://LOGBUCKET/PREFIX", help="where the ALBs log to")
     backfill.add_argument(
-        "--queue", metavar="QUEUE_URL", help="the stack's queue (output QueueUrl)"
+        "--queue",
+        metavar="QUEUE_URL",
+        help="the stack's queue (output QueueUrl); required unless --dry-run",
     )
     backfill.add_argument("--since", metavar="DAY", help="first day, YYYY-MM-DD (UTC)")
     backfill.add_argument("--until", metavar="DAY", help="last day, YYYY-MM-DD (default: today)")
