@@ -2,6 +2,7 @@
 
 alb502 process [--out DIR] INPUT...   parse, tag and write the lake
 alb502 report DIR                     the 502 report over a lake
+alb502 backfill s3://LOGS --queue URL  queue existing logs for the deployed function
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         "--top", type=int, default=10, metavar="N", help="targets to list (default 10)"
     )
     report.set_defaults(run=_report)
+    _add_backfill(commands)
     return parser
 
 
@@ -289,6 +291,149 @@ def _report(args: argparse.Namespace) -> int:
 
     print(render(args.lake, top=args.top))
     return 0
+
+
+# -- backfill --------------------------------------------------------------------
+
+BACKFILL_EXAMPLES = """\
+examples:
+  alb502 backfill s3://my-alb-logs/prod --queue "$QUEUE_URL" --since 2026-11-01 --until 2026-11-30
+  alb502 backfill s3://my-alb-logs/prod/AWSLogs/123456789012/ --dry-run --since 2026-11-30
+
+s3://LOGBUCKET/PREFIX is where the load balancers log to (the folder that
+holds AWSLogs/: the stack's logPrefix), or a folder below it down to
+AWSLogs/<account>/elasticloadbalancing/<region>/. Accounts and regions
+under it are found by listing folders; then only the day folders from
+--since to --until (UTC, by the key's yyyy/mm/dd folders) are listed, never
+the whole bucket. Without --since every day folder up to --until (default:
+today) is taken. Only access logs are queued: connection logs, health check
+logs and ELBAccessLogTestFile are left alone.
+
+Each object becomes the message S3 sends for a new object (ObjectCreated:Put),
+sent with SendMessageBatch in batches of 10; the deployed function does the
+work, the queue and its maxConcurrency are the throttle. The lake's file
+names come from the objects' names, so queueing an object again rewrites
+the same files: a backfill can be repeated or resumed with --since the day
+after the last day completed (printed at the end, and on an error or an
+interruption).
+QUEUE_URL is the stack output QueueUrl:
+  aws cloudformation describe-stacks --stack-name Alb502 \\
+    --query "Stacks[0].Outputs[?OutputKey=='QueueUrl'].OutputValue" --output text
+
+Progress goes to stderr, one line per day; the summary (objects, bytes,
+messages) to stdout; with --dry-run, each object that would be queued, and
+nothing is sent. Exit status: 0 when every object was queued, 1 on an error
+(one line on stderr; a missing queue, credentials or bucket is found before
+anything is sent), 2 on a usage error.
+"""
+
+
+def _add_backfill(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backfill = commands.add_parser(
+        "backfill",
+        help="queue a log bucket's existing access logs for the deployed function",
+        description="Queue the access logs of a date range in an ALB log bucket for the "
+        "deployed alb502 function, as S3 notifications on its SQS queue.",
+        epilog=BACKFILL_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    backfill.add_argument("logs", metavar="s3://LOGBUCKET/PREFIX", help="where the ALBs log to")
+    backfill.add_argument(
+        "--queue",
+        metavar="QUEUE_URL",
+        help="the stack's queue (output QueueUrl); required unless --dry-run",
+    )
+    backfill.add_argument("--since", metavar="DAY", help="first day, YYYY-MM-DD (UTC)")
+    backfill.add_argument("--until", metavar="DAY", help="last day, YYYY-MM-DD (default: today)")
+    backfill.add_argument(
+        "--dry-run", action="store_true", help="list the objects that would be queued; send nothing"
+    )
+    backfill.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    backfill.set_defaults(run=_backfill)
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from alb502.backfill import DayDone, LogObject, backfill, parse_day
+    from alb502.errors import BackfillError
+
+    try:
+        since = parse_day(args.since) if args.since else None
+        until = parse_day(args.until) if args.until else None
+    except BackfillError as error:
+        _error(str(error))
+        return 2
+    if args.queue is None and not args.dry_run:
+        _error("--queue QUEUE_URL is required (the stack output QueueUrl), or --dry-run")
+        return 2
+    verb = "would queue" if args.dry_run else "queued"
+    last: list[DayDone] = []
+
+    def on_day(done: DayDone) -> None:
+        last[:] = [done]
+        if not args.quiet:
+            t = done.totals
+            print(
+                f"[{done.index}/{done.days}] {done.day}: {verb} {done.objects:,} objects, "
+                f"{_size(done.bytes)}  (total {t.objects:,} objects, {_size(t.bytes)}, "
+                f"{t.messages:,} messages)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def on_object(obj: LogObject) -> None:
+        if args.dry_run:
+            print(f"{obj.uri}\t{obj.size}")
+
+    def resume_hint() -> None:
+        if last:
+            resume = last[0].day + timedelta(days=1)
+            print(
+                f"alb502: last day completed: {last[0].day}; resume with --since {resume}",
+                file=sys.stderr,
+            )
+
+    try:
+        result = backfill(
+            args.logs,
+            args.queue,
+            since=since,
+            until=until,
+            dry_run=args.dry_run,
+            on_day=on_day,
+            on_object=on_object,
+        )
+    except BackfillError as error:
+        _error(str(error))
+        resume_hint()
+        return 1
+    except KeyboardInterrupt:
+        resume_hint()
+        raise
+    t = result.totals
+    sent = "nothing sent (dry run)" if args.dry_run else f"{t.batches:,} SendMessageBatch calls"
+    print(
+        f"objects: {t.objects:,}  bytes: {t.bytes:,} ({_size(t.bytes)})  "
+        f"messages: {t.messages:,}  ({sent})"
+    )
+    if result.days:
+        print(
+            f"days: {result.days[0]} .. {result.days[-1]} ({len(result.days)})  "
+            f"last day completed: {result.last_day}"
+        )
+    else:
+        print("days: none in the range")
+    return 0
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 if __name__ == "__main__":  # pragma: no cover

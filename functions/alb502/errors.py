@@ -19,3 +19,12 @@ class Deadline(Alb502Error):
 
     Nothing has been written to the lake: the object can be retried whole.
     """
+
+
+class BackfillError(Alb502Error):
+    """A backfill cannot start or cannot go on: no queue, no credentials, no
+    such bucket, a bad date range, or messages SQS kept refusing.
+
+    Raised before anything is sent when the setup is wrong; mid-way, what was
+    sent stays sent (re-sending is harmless: the lake's keys are deterministic).
+    """
