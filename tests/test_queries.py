@@ -579,16 +579,21 @@ def test_error_queries_read_500x_fewer_bytes_than_the_raw_logs(
         scanned = query.scanned_bytes(QUERIES[name], lake, window)
         assert scanned > 0, name
         ratios[name] = raw / scanned
+    # The same error queries over all traffic (alb_logs), as before alb_errors.
+    over_logs = {}
+    for name in ERROR_QUERIES:
+        saved = QUERIES[name]
+        before = replace(saved, sql=saved.sql.replace("FROM alb_errors", "FROM alb_logs"))
+        over_logs[name] = raw / query.scanned_bytes(before, lake, window)
     with capsys.disabled():
-        print(f"\n{COST_LINES:,} lines, {raw:,} bytes gzip; raw / scanned:")
+        print(f"\n{COST_LINES:,} lines, {raw:,} bytes gzip; raw / scanned (over alb_logs):")
         for name, ratio in sorted(ratios.items(), key=lambda item: item[1]):
-            print(f"  {ratio:8,.0f}x  {name}")
+            before_text = f"  ({over_logs[name]:,.0f}x)" if name in over_logs else ""
+            print(f"  {ratio:8,.0f}x  {name}{before_text}")
     for name in ERROR_QUERIES:
         assert ratios[name] >= 500, (name, ratios[name])
-        # Guard: the same query over all traffic (as before alb_errors) is far from it.
-        saved = QUERIES[name]
-        over_logs = replace(saved, sql=saved.sql.replace("FROM alb_errors", "FROM alb_logs"))
-        assert raw / query.scanned_bytes(over_logs, lake, window) < 200, name
+        # Guard: the measure can fail; over all traffic the same query is far from it.
+        assert over_logs[name] < 200, name
 
 
 def test_scanned_bytes_counts_only_the_touched_columns_of_the_window(lake: Lake) -> None:

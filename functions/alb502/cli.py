@@ -315,7 +315,11 @@ class _ListQueries(argparse.Action):
         queries = query.load_saved_queries()
         width = max((len(q.name) for q in queries), default=0)
         for saved in queries:
-            print(f"{saved.name:<{width}}  {saved.description.split('. ')[0]}")
+            summary = saved.description.split(". ")[0]
+            room = max(40, 98 - width)
+            if len(summary) > room:
+                summary = summary[: room - 3] + "..."
+            print(f"{saved.name:<{width}}  {summary}")
         parser.exit()
 
 

@@ -249,7 +249,15 @@ def run(query: SavedQuery, lake: Path, values: Window, *, con: Any = None) -> pa
 def render(table: pa.Table) -> str:
     """Every column and row as aligned text; times to the second, in UTC."""
     header = list(table.column_names)
-    rows = [[_cell(value) for value in row.values()] for row in table.to_pylist()]
+    # Ports and status codes are names, not amounts: no thousands separator.
+    plain = [name.endswith(("_port", "_code")) for name in header]
+    rows = [
+        [
+            str(v) if flat and v is not None else _cell(v)
+            for v, flat in zip(row.values(), plain, strict=True)
+        ]
+        for row in table.to_pylist()
+    ]
     if not rows:
         return "(no rows)"
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
