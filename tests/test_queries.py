@@ -258,16 +258,16 @@ def test_every_query_filters_on_the_window() -> None:
     # Without a predicate on `day`, Athena reads every partition ever written;
     # the window's days and instants are execution parameters (? in order).
     for saved in QUERIES.values():
-        assert "WHERE day BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)" in saved.sql, saved.name
+        assert "WHERE day BETWEEN ? AND ?" in saved.sql, saved.name
         assert "current_date" not in saved.sql and "current_timestamp" not in saved.sql
         if saved.name == "rejects_by_reason":  # rejected lines have no time
-            assert saved.parameters == ("since", "until")
+            assert saved.parameters == ("since_day", "until_day")
             continue
-        assert saved.parameters == ("since", "until", "since", "until"), saved.name
+        assert saved.parameters == ("since_day", "until_day", "since", "until"), saved.name
         assert "request_ts >= from_iso8601_timestamp(?)" in saved.sql, saved.name
         assert "request_ts < from_iso8601_timestamp(?)" in saved.sql, saved.name
         # The console shows the description: it must say what to enter.
-        assert "parameters: since, until" in saved.description
+        assert "parameters: since_day, until_day" in saved.description
 
 
 def test_error_queries_read_only_the_tagged_rows() -> None:
@@ -282,16 +282,15 @@ def test_bind_fills_each_placeholder_in_order_as_athena_would() -> None:
     )
     saved = QUERIES["errors_502_by_cause"]
     assert window.values(saved) == [
-        "'2026-12-01T04:00:00Z'",
-        "'2026-12-01T06:30:00Z'",
+        "'2026-12-01'",
+        "'2026-12-01'",
         "'2026-12-01T04:00:00Z'",
         "'2026-12-01T06:30:00Z'",
     ]
     bound = query.bind(saved, window)
     assert "?" not in bound
     assert (
-        "WHERE day BETWEEN substr('2026-12-01T04:00:00Z', 1, 10) "
-        "AND substr('2026-12-01T06:30:00Z', 1, 10)\n"
+        "WHERE day BETWEEN '2026-12-01' AND '2026-12-01'\n"
         "  AND request_ts >= from_iso8601_timestamp('2026-12-01T04:00:00Z')\n"
         "  AND request_ts < from_iso8601_timestamp('2026-12-01T06:30:00Z')"
     ) in bound
@@ -300,12 +299,14 @@ def test_bind_fills_each_placeholder_in_order_as_athena_would() -> None:
 def test_a_question_mark_in_a_string_or_comment_is_not_a_parameter(tmp_path: Path) -> None:
     path = tmp_path / "q.sql"
     path.write_text(
-        "-- Why? A test.\n-- parameters: since\n"
-        "SELECT '?' AS mark FROM alb_logs WHERE day >= substr(?, 1, 10)\n"
+        "-- Why? A test.\n-- parameters: since_day, until\n"
+        "SELECT '?' AS mark FROM alb_logs WHERE day >= ? AND request_ts < ?\n"
     )
     saved = query.parse_query(path)
-    bound = query.bind(saved, query.Window(datetime(2026, 1, 2, tzinfo=UTC), datetime.now(UTC)))
-    assert "SELECT '?' AS mark" in bound and "substr('2026-01-02T00:00:00Z', 1, 10)" in bound
+    window = query.Window(datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC))
+    bound = query.bind(saved, window)
+    assert bound.endswith("WHERE day >= '2026-01-02' AND request_ts < '2026-01-03T00:00:00Z'\n")
+    assert "SELECT '?' AS mark" in bound
 
 
 @pytest.mark.parametrize(
@@ -717,7 +718,7 @@ def test_query_command_prints_every_column_with_rounded_times(
     assert "longest_failure_runs: 3 rows" in err and "bytes of Parquet column chunks" in err
     # What to paste into Athena's "Enter parameters" for the same window.
     assert err.splitlines()[-1].endswith(
-        f"parameters for this window: '{since}' '{until}' '{since}' '{until}'"
+        f"parameters for this window: '{since[:10]}' '{until[:10]}' '{since}' '{until}'"
     )
 
 

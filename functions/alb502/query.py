@@ -2,17 +2,16 @@
 window, and run them locally on DuckDB over a downloaded lake.
 
 Each file is one Trino (Athena engine v3) statement. Its leading ``--``
-lines are the description; one of them, ``-- parameters: since, until,
-...``, names the statement's ``?`` placeholders in order. Athena fills
-``?`` placeholders from the console's "Enter parameters" dialog, from
-``EXECUTE ... USING`` or from ``start-query-execution
---execution-parameters`` (docs.aws.amazon.com/athena/latest/ug/
-querying-with-prepared-statements-querying-using-execution-parameters.html);
-each ``?`` is one positional parameter, so a query that filters both the
-``day`` partition and ``request_ts`` lists ``since`` and ``until`` twice.
-Values are ISO 8601 UTC strings (``'2026-12-01T04:00:00Z'``): the queries
-take the day partition from their first ten characters and the instant
-from ``from_iso8601_timestamp``.
+lines are the description; one of them, ``-- parameters: since_day,
+until_day, since, until``, names the statement's ``?`` placeholders in
+order. Athena fills ``?`` placeholders from the console's "Enter
+parameters" dialog, from ``EXECUTE ... USING`` or from
+``start-query-execution --execution-parameters``
+(docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements-querying-using-execution-parameters.html);
+each ``?`` is one positional value. The days come as plain ``'YYYY-MM-DD'``
+strings so that ``day BETWEEN ? AND ?`` compares the partition column with
+literals, the form partition pruning is sure to use; the instants as ISO
+8601 UTC strings (``'2026-12-01T04:00:00Z'``) for ``from_iso8601_timestamp``.
 
 Locally the same text is bound with the same values and transpiled from
 Trino to DuckDB by sqlglot. duckdb and sqlglot are not runtime
@@ -41,6 +40,8 @@ QUERIES_DIR = Path(__file__).resolve().parents[2] / "infra" / "queries"
 LAKE_TABLES = (ALB_LOGS_TABLE, ALB_ERRORS_TABLE, REJECTS_TABLE)
 #: The parameters a saved query may take, and what each means.
 PARAMETERS = {
+    "since_day": "UTC day of since, YYYY-MM-DD: the first day partition read",
+    "until_day": "UTC day of until, YYYY-MM-DD: the last day partition read",
     "since": "start of the window (inclusive), ISO 8601 UTC",
     "until": "end of the window (exclusive), ISO 8601 UTC",
 }
@@ -69,9 +70,13 @@ class Window:
     until: datetime
 
     def value(self, name: str) -> str:
-        """The execution-parameter value of ``since`` or ``until``, as Athena takes it."""
-        moment = self.since if name == "since" else self.until
-        return f"'{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}'"
+        """The execution-parameter value of one of ``PARAMETERS``, as Athena takes it."""
+        if name not in PARAMETERS:
+            raise ValueError(f"unknown parameter {name!r}")
+        moment = (self.since if name.startswith("since") else self.until).astimezone(UTC)
+        if name.endswith("_day"):
+            return f"'{moment:%Y-%m-%d}'"
+        return f"'{moment:%Y-%m-%dT%H:%M:%SZ}'"
 
     def values(self, query: SavedQuery) -> list[str]:
         """Every placeholder's value, in order: Athena's ``--execution-parameters``."""
@@ -191,7 +196,7 @@ def scanned_bytes(query: SavedQuery, lake: Path, values: Window) -> int:
     """
     import pyarrow.parquet as pq
 
-    first, last = values.value("since")[1:11], values.value("until")[1:11]
+    first, last = values.value("since_day").strip("'"), values.value("until_day").strip("'")
     referenced = columns_read(query)
     total = 0
     for table in tables_read(query):

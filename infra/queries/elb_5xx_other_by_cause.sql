@@ -2,7 +2,7 @@
 -- HTTPCode_ELB_5XX_Count minus the 502s; alb502's ELB5xxOther) by status,
 -- cause and error_reason: WAF and identity-provider failures (500, 561),
 -- connect timeouts (504), no healthy targets (503).
--- parameters: since, until, since, until
+-- parameters: since_day, until_day, since, until
 SELECT
     elb_status_code,
     cause,
@@ -12,7 +12,7 @@ SELECT
     date_trunc('second', min(request_ts)) AS first_seen,
     date_trunc('second', max(request_ts)) AS last_seen
 FROM alb_errors
-WHERE day BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+WHERE day BETWEEN ? AND ?
   AND request_ts >= from_iso8601_timestamp(?)
   AND request_ts < from_iso8601_timestamp(?)
   AND elb_status_code <> 502

@@ -1,7 +1,7 @@
 -- 502s by who produced them (error_source), cause and error_reason, most
 -- frequent first. cause is the interpretation (causes.md); error_reason is
 -- the load balancer's own code or the signature alb502 read.
--- parameters: since, until, since, until
+-- parameters: since_day, until_day, since, until
 SELECT
     error_source,
     cause,
@@ -11,7 +11,7 @@ SELECT
     date_trunc('second', min(request_ts)) AS first_seen,
     date_trunc('second', max(request_ts)) AS last_seen
 FROM alb_errors
-WHERE day BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+WHERE day BETWEEN ? AND ?
   AND request_ts >= from_iso8601_timestamp(?)
   AND request_ts < from_iso8601_timestamp(?)
   AND elb_status_code = 502

@@ -4,7 +4,7 @@
 -- failure run and the typical seconds to the target's previous and next
 -- response. Fix: make the target's keep-alive timeout longer than the load
 -- balancer's idle timeout (60 s by default).
--- parameters: since, until, since, until
+-- parameters: since_day, until_day, since, until
 SELECT
     elb,
     target_ip,
@@ -16,7 +16,7 @@ SELECT
     date_trunc('second', min(request_ts)) AS first_seen,
     date_trunc('second', max(request_ts)) AS last_seen
 FROM alb_errors
-WHERE day BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+WHERE day BETWEEN ? AND ?
   AND request_ts >= from_iso8601_timestamp(?)
   AND request_ts < from_iso8601_timestamp(?)
   AND cause = 'target_closed_keepalive'

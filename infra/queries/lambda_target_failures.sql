@@ -1,7 +1,7 @@
 -- Errors from Lambda targets per target group, cause and the load
 -- balancer's error_reason (LambdaUnhandled, LambdaThrottling,
 -- LambdaResponseTooLarge, ...).
--- parameters: since, until, since, until
+-- parameters: since_day, until_day, since, until
 SELECT
     elb,
     target_group_arn,
@@ -11,7 +11,7 @@ SELECT
     date_trunc('second', min(request_ts)) AS first_seen,
     date_trunc('second', max(request_ts)) AS last_seen
 FROM alb_errors
-WHERE day BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+WHERE day BETWEEN ? AND ?
   AND request_ts >= from_iso8601_timestamp(?)
   AND request_ts < from_iso8601_timestamp(?)
   AND starts_with(cause, 'lambda_')

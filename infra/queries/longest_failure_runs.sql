@@ -3,7 +3,7 @@
 -- and the evidence of the longest run: seconds back to the target's
 -- previous response and forward to its next (empty: none in the object).
 -- Answers "why did alb502 call this a restart, not keep-alive?" per target.
--- parameters: since, until, since, until
+-- parameters: since_day, until_day, since, until
 SELECT
     elb,
     target_ip,
@@ -16,7 +16,7 @@ SELECT
     date_trunc('second', min(request_ts)) AS first_failure,
     date_trunc('second', max(request_ts)) AS last_failure
 FROM alb_errors
-WHERE day BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+WHERE day BETWEEN ? AND ?
   AND request_ts >= from_iso8601_timestamp(?)
   AND request_ts < from_iso8601_timestamp(?)
   AND target_failure_run IS NOT NULL

@@ -1,7 +1,7 @@
 -- The twenty slowest targets by p99 of target_processing_time (seconds),
 -- with p50 and p95. Entries that never got a response (-1) are left out:
 -- they are failures, not latencies. Reads all traffic (alb_logs).
--- parameters: since, until, since, until
+-- parameters: since_day, until_day, since, until
 SELECT
     elb,
     target_ip,
@@ -12,7 +12,7 @@ SELECT
     round(approx_percentile(target_processing_time, 0.99), 3) AS p99_seconds,
     max(target_processing_time) AS max_seconds
 FROM alb_logs
-WHERE day BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+WHERE day BETWEEN ? AND ?
   AND request_ts >= from_iso8601_timestamp(?)
   AND request_ts < from_iso8601_timestamp(?)
   AND target_ip <> ''

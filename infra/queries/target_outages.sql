@@ -4,7 +4,7 @@
 -- often a security group dropping packets), with the longest failure run
 -- and when the failures started and ended. Several targets restarting
 -- together is a deploy; one is a crash loop or a health check too lax.
--- parameters: since, until, since, until
+-- parameters: since_day, until_day, since, until
 SELECT
     elb,
     target_ip,
@@ -17,7 +17,7 @@ SELECT
     date_trunc('second', min(request_ts)) AS first_failure,
     date_trunc('second', max(request_ts)) AS last_failure
 FROM alb_errors
-WHERE day BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+WHERE day BETWEEN ? AND ?
   AND request_ts >= from_iso8601_timestamp(?)
   AND request_ts < from_iso8601_timestamp(?)
   AND cause IN (

@@ -1,7 +1,7 @@
 -- The ten targets (ip:port) with the most errors of each cause. Add
 -- "AND cause = 'target_unreachable'" (or another cause) to the WHERE clause
 -- to look at one cause only.
--- parameters: since, until, since, until
+-- parameters: since_day, until_day, since, until
 WITH per_target AS (
     SELECT
         cause,
@@ -11,7 +11,7 @@ WITH per_target AS (
         count(*) AS errors,
         date_trunc('second', max(request_ts)) AS last_seen
     FROM alb_errors
-    WHERE day BETWEEN substr(?, 1, 10) AND substr(?, 1, 10)
+    WHERE day BETWEEN ? AND ?
       AND request_ts >= from_iso8601_timestamp(?)
       AND request_ts < from_iso8601_timestamp(?)
       AND target_ip <> ''
