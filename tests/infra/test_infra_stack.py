@@ -350,6 +350,14 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("error_source", "string"),
         ("error_reason", "string"),
         ("cause", "string"),
+        # causes.md v2's evidence and the tagger's version.
+        ("target_failure_run", "int"),
+        ("target_gap_before_s", "double"),
+        ("target_gap_after_s", "double"),
+        ("tagger_version", "int"),
+        # Who wrote the object, from its key.
+        ("account_id", "string"),
+        ("region", "string"),
         ("source_key", "string"),
         ("source_line", "bigint"),
     ],
@@ -364,7 +372,7 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str]]] = {
 
 def test_expected_columns_start_with_aws_34() -> None:
     assert len(AWS_ATHENA_COLUMNS) == 34
-    assert len(EXPECTED_COLUMNS["alb_logs"]) == 46
+    assert len(EXPECTED_COLUMNS["alb_logs"]) == 52
 
 
 @pytest.mark.parametrize("table", ["alb_logs", "alb_errors", "alb_log_rejects"])
