@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
+from alb502.layout import ALB_ERRORS_TABLE
 from infra.buckets import private_bucket
 from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS
 from infra.saved_queries import load_saved_queries
@@ -85,6 +86,15 @@ class Lake(Construct):
             "ALB access log entries, one row per line; 502s tagged with "
             "error_source, error_reason and cause.",
         )
+        # Same columns, layout and projection as alb_logs, only the tagged
+        # rows: Athena bills bytes scanned, and the error queries read this.
+        self.errors_table = self._table(
+            "ErrorsTable",
+            ALB_ERRORS_TABLE,
+            ALB_LOGS_COLUMNS,
+            "The tagged rows of alb_logs only (cause IS NOT NULL: every 502 and "
+            "every load-balancer 5xx), written with them: cheap error queries.",
+        )
         self.rejects_table = self._table(
             "RejectsTable",
             REJECTS_TABLE,
@@ -123,6 +133,8 @@ class Lake(Construct):
                 self,
                 f"Query-{query.name}",
                 name=f"alb502: {query.name.replace('_', ' ')}",
+                # The description already names the ? parameters in order
+                # (its "parameters:" line): the console prompts for them.
                 description=query.description,
                 database=database_name,
                 query_string=query.sql,
@@ -183,7 +195,7 @@ class Lake(Construct):
         return table
 
     def grant_write(self, grantee: iam.IGrantable) -> None:
-        """Let ``grantee`` write (only) the two tables' files.
+        """Let ``grantee`` write (only) the three tables' files.
 
         DeleteObject: when one of an object's output files fails to upload,
         the writer removes the ones it already placed, so a retry starts clean.
@@ -194,6 +206,7 @@ class Lake(Construct):
                 actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
                 resources=[
                     self.bucket.arn_for_objects(f"{ALB_LOGS_TABLE}/*"),
+                    self.bucket.arn_for_objects(f"{ALB_ERRORS_TABLE}/*"),
                     self.bucket.arn_for_objects(f"{REJECTS_TABLE}/*"),
                 ],
             )

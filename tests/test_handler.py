@@ -131,9 +131,9 @@ def test_sqs_batch_reports_only_the_failed_message(s3: Any, lake: Path) -> None:
     )
     response = lambda_handler(event, context())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m4"}]}
-    assert lake_files(lake) == [
-        f"alb_logs/day={START:%Y-%m-%d}/{KEY.rsplit('/', 1)[1][: -len('.log.gz')]}.parquet"
-    ]
+    name = f"day={START:%Y-%m-%d}/{KEY.rsplit('/', 1)[1][: -len('.log.gz')]}.parquet"
+    # The object has 502s: its tagged rows are in alb_errors too.
+    assert lake_files(lake) == [f"alb_errors/{name}", f"alb_logs/{name}"]
 
 
 def test_an_all_failed_batch_is_reported_not_raised(s3: Any, lake: Path) -> None:

@@ -49,6 +49,8 @@ def test_object_spanning_midnight_writes_one_file_per_day(tmp_path: Path) -> Non
     report = process_object(str(source), str(tmp_path / "lake"))
     assert (report.lines, report.rows, report.rejects) == (3, 2, 1)
     assert sorted(files(tmp_path / "lake")) == [
+        # The 502 of the second day, in the table of tagged rows.
+        f"alb_errors/day=2026-11-21/{STEM}.parquet",
         f"alb_log_rejects/day=2026-11-20/{STEM}.parquet",
         f"alb_logs/day=2026-11-20/{STEM}.parquet",
         f"alb_logs/day=2026-11-21/{STEM}.parquet",

@@ -3,6 +3,7 @@
 alb502 process [--out DIR] INPUT...   parse, tag and write the lake
 alb502 report DIR                     the 502 report over a lake
 alb502 backfill s3://LOGS --queue URL  queue existing logs for the deployed function
+alb502 query NAME [--since T] LAKE    one Athena saved query, run locally
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(run=_report)
     _add_backfill(commands)
+    _add_query_command(commands)
     return parser
 
 
@@ -434,6 +436,96 @@ def _size(count: int) -> str:
             return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+# -- query -----------------------------------------------------------------------
+
+QUERY_EXAMPLES = """\
+examples:
+  alb502 query errors_502_by_cause lake                    (the last 24 hours)
+  alb502 query longest_failure_runs --since 2h lake
+  alb502 query target_outages --since 2026-12-01T04:00:00Z --until 2026-12-01T05:00:00Z lake
+  alb502 query --list
+
+The SQL is the Athena saved query of infra/queries/NAME.sql, bound to the
+window and transpiled from Trino to DuckDB by sqlglot (needs the duckdb and
+sqlglot packages: pip install 'alb502[query]'). LAKE is a local lake:
+'alb502 process --out DIR' writes one; 'aws s3 sync s3://LAKE-BUCKET DIR'
+downloads the deployed one. The last line on stderr gives the execution
+parameters the same window takes in Athena (one value per ? of the query,
+in order).
+"""
+
+
+class _ListQueries(argparse.Action):
+    """``--list``: print the saved queries and exit, like ``--version``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from alb502 import query
+
+        queries = query.load_saved_queries()
+        width = max((len(q.name) for q in queries), default=0)
+        for saved in queries:
+            summary = saved.description.split(". ")[0]
+            room = max(40, 98 - width)
+            if len(summary) > room:
+                summary = summary[: room - 3] + "..."
+            print(f"{saved.name:<{width}}  {summary}")
+        parser.exit()
+
+
+def _add_query_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    query = commands.add_parser(
+        "query",
+        help="run one of the Athena saved queries locally over a lake, for a time window",
+        description="Run an Athena saved query (infra/queries/NAME.sql) on DuckDB over a "
+        "local lake, for the window [--since, --until).",
+        epilog=QUERY_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    query.add_argument("name", metavar="NAME", help="saved query name (see --list)")
+    query.add_argument("lake", metavar="LAKE", help="lake directory")
+    query.add_argument(
+        "--since",
+        metavar="TIME",
+        help="window start: ISO 8601 UTC (2026-12-01T04:00:00Z) or a duration before now "
+        "(30m, 2h, 7d); default: 24 hours before --until",
+    )
+    query.add_argument("--until", metavar="TIME", help="window end, same forms (default: now)")
+    query.add_argument(
+        "--list", nargs=0, action=_ListQueries, help="list the saved queries and exit"
+    )
+    query.set_defaults(run=_query)
+
+
+def _query(args: argparse.Namespace) -> int:
+    from alb502 import query
+
+    queries = query.load_saved_queries()
+    if not queries:
+        raise InputError(f"no saved queries found in {query.QUERIES_DIR} (run from a checkout)")
+    saved = query.find(args.name, queries)
+    window = query.window(args.since, args.until)
+    started = time.perf_counter()
+    try:
+        import duckdb  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "alb502 query needs duckdb and sqlglot: pip install 'alb502[query]'"
+        ) from None
+    lake = Path(args.lake)
+    table = query.run(saved, lake, window)
+    print(query.render(table))
+    scanned = query.scanned_bytes(saved, lake, window)
+    print(
+        f"-- {saved.name}: {table.num_rows:,} rows, {window.since:%Y-%m-%d %H:%M:%S} to "
+        f"{window.until:%Y-%m-%d %H:%M:%S} UTC, {time.perf_counter() - started:.1f} s; "
+        f"in Athena it would scan {scanned:,} bytes of Parquet column chunks\n"
+        f"-- Athena execution parameters for this window: {' '.join(window.values(saved))}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alb502 import report
-from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
 from alb502.local import ACCOUNT, REGION, QueueRunner, create_pipeline, download_prefix, local_aws
 from alb502.metrics import parse_emf, summarize
 from alb502.traffic import generate_lines, object_key, object_suffix, write_object
@@ -45,7 +44,6 @@ LOAD_SHARE = (1.0, 0.6)
 COVER_EVERY = 6
 REPO = Path(__file__).resolve().parents[2]
 AWS_EXAMPLES = REPO.parent / "shared" / "samples" / "aws-doc-examples.log"
-QUERIES = REPO / "infra" / "queries"
 #: What a truncated write or a stray tool leaves in a log object.
 BROKEN_LINES = (
     "h2 2026-11-21T03:12:09.5",
@@ -148,46 +146,23 @@ def _shift_times(line: str, shift: timedelta) -> str:
 
 
 def run_saved_queries(lake: Path) -> str:
-    """Each infra/queries/*.sql, Trino -> DuckDB by sqlglot, over the lake."""
-    queries = sorted(QUERIES.glob("*.sql")) if QUERIES.is_dir() else []
+    """Each infra/queries/*.sql over the last 24 hours, Trino -> DuckDB by sqlglot."""
+    from alb502 import query
+
+    queries = query.load_saved_queries()
     if not queries:
         return "  (no saved queries in infra/queries yet)"
-    import duckdb
-    import sqlglot
-    from sqlglot import exp
-
-    con = duckdb.connect()
+    window = query.window(None, None)
+    con = query.connect(lake)
     out = []
-    for path in queries:
-        sql = path.read_text()
-        out.append(f"-- {path.name}")
+    for saved in queries:
+        out.append(f"-- {saved.name}")
         try:
-            parsed = sqlglot.parse_one(sql, read="trino")
-            for table in parsed.find_all(exp.Table):
-                _register(con, lake, table.db, table.name)
-            translated = parsed.sql(dialect="duckdb")
-            out.append(str(con.sql(translated).limit(10)))
-        except LookupError as error:
-            out.append(f"  (nothing to show: {error})")
+            table = query.run(saved, lake, window, con=con)
+            out.append(query.render(table.slice(0, 10)))
         except Exception as error:  # one broken query must not hide the others
             out.append(f"  could not run: {type(error).__name__}: {str(error).splitlines()[0]}")
     return "\n".join(out)
-
-
-def _register(con: object, lake: Path, schema: str, name: str) -> None:
-    """Expose a lake table to DuckDB under the name (and schema) the query uses."""
-    if name not in (ALB_LOGS_TABLE, REJECTS_TABLE):
-        return
-    if not any((lake / name).glob("*/*.parquet")):
-        raise LookupError(f"table {name} has no file in this lake")
-    qualified = f'"{schema}"."{name}"' if schema else f'"{name}"'
-    if schema:
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')  # type: ignore[attr-defined]
-    glob = (lake / name / "**" / "*.parquet").as_posix()
-    con.execute(  # type: ignore[attr-defined]
-        f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM read_parquet("
-        f"'{glob}', hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': 'VARCHAR'}})"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,8 +87,13 @@ def interval_end(key: str) -> datetime | None:
         return None
 
 
+#: The tagged rows of ``alb_logs`` only (``cause IS NOT NULL``), same columns
+#: and layout: the error queries read 1-3 % of the traffic's bytes in Athena.
+ALB_ERRORS_TABLE = "alb_errors"
+
+
 def partition_path(table: str, day: str, object_stem: str) -> str:
     """Relative path of one output file: ``<table>/day=<day>/<stem>.parquet``."""
-    if table not in (ALB_LOGS_TABLE, REJECTS_TABLE):
+    if table not in (ALB_LOGS_TABLE, ALB_ERRORS_TABLE, REJECTS_TABLE):
         raise ValueError(f"unknown table {table!r}")
     return f"{table}/{PARTITION_COLUMN}={day}/{object_stem}.parquet"

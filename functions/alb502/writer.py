@@ -1,7 +1,8 @@
 """Write stage: the Parquet lake, locally or in S3, atomically per input object.
 
-Layout (``layout.partition_path``): ``alb_logs/day=YYYY-MM-DD/<stem>.parquet``
-and ``alb_log_rejects/day=YYYY-MM-DD/<stem>.parquet``, zstd-compressed. Files
+Layout (``layout.partition_path``): ``alb_logs/day=YYYY-MM-DD/<stem>.parquet``,
+its tagged rows again in ``alb_errors/day=YYYY-MM-DD/<stem>.parquet``, and
+``alb_log_rejects/day=YYYY-MM-DD/<stem>.parquet``, zstd-compressed. Files
 are staged and only moved (local) or uploaded (S3) into place once the whole
 object has been read, so a reader never sees a half file and a failed
 object leaves nothing behind; deterministic names make a re-run overwrite.
@@ -24,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from alb502.fields import ALB_LOGS_SCHEMA, ALB_LOGS_TABLE, REJECTS_SCHEMA, REJECTS_TABLE
-from alb502.layout import origin, partition_path
+from alb502.layout import ALB_ERRORS_TABLE, origin, partition_path
 from alb502.reader import parse_s3_uri, s3_client
 
 #: Rows per Parquet row group (a few MB compressed): large enough for Athena
@@ -110,7 +111,14 @@ class ObjectOutput:
     def add_rows(self, rows: pa.Table) -> None:
         """Queue parsed, classified entries (``parser.PARSED_SCHEMA``) for their days."""
         if rows.num_rows:
-            self._add(ALB_LOGS_TABLE, ALB_LOGS_SCHEMA, rows, _days(rows.column("time")))
+            days = _days(rows.column("time"))
+            self._add(ALB_LOGS_TABLE, ALB_LOGS_SCHEMA, rows, days)
+            # The same tagged rows again, in the small table the error queries read.
+            tagged = pc.is_valid(rows.column("cause"))
+            if pc.any(tagged).as_py():
+                self._add(
+                    ALB_ERRORS_TABLE, ALB_LOGS_SCHEMA, rows.filter(tagged), days.filter(tagged)
+                )
 
     def add_rejects(self, rejects: pa.Table, day: str) -> None:
         """Queue rejected lines; they carry no trusted time, so the caller names the day."""

@@ -1,6 +1,7 @@
--- The ten targets (ip:port) with the most 502s of each cause over the last
--- 24 hours. Add "AND cause = 'target_unreachable'" (or another cause) to the
--- WHERE clause to look at one cause only.
+-- The ten targets (ip:port) with the most errors of each cause. Add
+-- "AND cause = 'target_unreachable'" (or another cause) to the WHERE clause
+-- to look at one cause only.
+-- parameters: since_day, until_day, since, until
 WITH per_target AS (
     SELECT
         cause,
@@ -8,11 +9,11 @@ WITH per_target AS (
         target_ip,
         target_port,
         count(*) AS errors,
-        max(request_ts) AS last_seen
-    FROM alb_logs
-    WHERE day >= date_format(current_date - INTERVAL '1' DAY, '%Y-%m-%d')
-      AND request_ts >= current_timestamp - INTERVAL '24' HOUR
-      AND cause IS NOT NULL
+        date_trunc('second', max(request_ts)) AS last_seen
+    FROM alb_errors
+    WHERE day BETWEEN ? AND ?
+      AND request_ts >= from_iso8601_timestamp(?)
+      AND request_ts < from_iso8601_timestamp(?)
       AND target_ip <> ''
     GROUP BY cause, elb, target_ip, target_port
 )

@@ -258,6 +258,7 @@ def test_function_may_read_logs_write_the_lake_and_nothing_else(existing_synth: 
             ]
         },
         json.dumps(["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"]): [
+            {"Fn::Join": ["", [lake, "/alb_errors/*"]]},
             {"Fn::Join": ["", [lake, "/alb_log_rejects/*"]]},
             {"Fn::Join": ["", [lake, "/alb_logs/*"]]},
         ],
@@ -374,7 +375,7 @@ def test_expected_columns_start_with_aws_34() -> None:
     assert len(EXPECTED_COLUMNS["alb_logs"]) == 52
 
 
-@pytest.mark.parametrize("table", ["alb_logs", "alb_log_rejects"])
+@pytest.mark.parametrize("table", ["alb_logs", "alb_errors", "alb_log_rejects"])
 def test_glue_tables_describe_the_writer_schema(default_synth: Synth, table: str) -> None:
     lake_id = logical_id(default_synth, "AWS::S3::Bucket", "LakeBucket")
     (found,) = [
@@ -385,7 +386,9 @@ def test_glue_tables_describe_the_writer_schema(default_synth: Synth, table: str
     assert found["DatabaseName"] == "alb502"
     table_input = found["TableInput"]
     descriptor = table_input["StorageDescriptor"]
-    assert [(c["Name"], c["Type"]) for c in descriptor["Columns"]] == EXPECTED_COLUMNS[table]
+    # alb_errors: the tagged rows of alb_logs, same columns.
+    expected = EXPECTED_COLUMNS["alb_logs" if table == "alb_errors" else table]
+    assert [(c["Name"], c["Type"]) for c in descriptor["Columns"]] == expected
     assert [(k["Name"], k["Type"]) for k in table_input["PartitionKeys"]] == [("day", "string")]
     root = ["s3://", {"Ref": lake_id}, f"/{table}/"]
     assert descriptor["Location"] == {"Fn::Join": ["", root]}
