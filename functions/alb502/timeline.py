@@ -167,7 +167,7 @@ def chunk_timeline(rows: pa.Table) -> ChunkTimeline:
     return ChunkTimeline(entries, urls, dispatched, pc.max(created).as_py())
 
 
-@dataclass(frozen=True)
+@dataclass
 class Evidence:
     """Per failed entry (by ``source_line``): what rules 4 and 5 read."""
 
@@ -176,19 +176,23 @@ class Evidence:
     entries: pa.Table
     #: Concentrated paths (URL without query string).
     concentrated_paths: pa.Array
+    _by_line: pa.Array | None = None
+    _lines: pa.Array | None = None
 
     def for_lines(self, lines: pa.Array | pa.ChunkedArray) -> pa.Table:
         """The evidence rows within the line range of ``lines`` (a held block).
 
-        ``entries`` is sorted by line, so the range is a slice: looking lines
-        up in it costs the block's size, not the object's.
+        Looking lines up in that range costs the block's size, not the
+        object's: ``_by_line`` orders ``entries`` by line once.
         """
         if len(lines) == 0 or self.entries.num_rows == 0:
             return self.entries
-        known = self.entries.column("source_line")
-        start = pc.sum(pc.less(known, pc.min(lines))).as_py() or 0
-        stop = pc.sum(pc.less_equal(known, pc.max(lines))).as_py() or 0
-        return self.entries.slice(start, stop - start)
+        if self._by_line is None:
+            self._by_line = pc.sort_indices(self.entries.column("source_line"))
+            self._lines = pc.take(self.entries.column("source_line"), self._by_line)
+        start = pc.sum(pc.less(self._lines, pc.min(lines))).as_py() or 0
+        stop = pc.sum(pc.less_equal(self._lines, pc.max(lines))).as_py() or 0
+        return self.entries.take(self._by_line.slice(start, stop - start))
 
 
 class ObjectTimeline:
@@ -254,8 +258,7 @@ class ObjectTimeline:
     def evidence(self) -> Evidence:
         """Per failed entry, its run, gaps, window share and target facts."""
         try:
-            entries = self._entry_evidence().sort_by("source_line")
-            return Evidence(entries, self._concentrated_paths())
+            return Evidence(self._entry_evidence(), self._concentrated_paths())
         finally:
             self.close()
 
