@@ -109,7 +109,9 @@ def test_mixed_batch_fails_only_the_missing_object(
     s3.upload_file(str(path), pipeline.log_bucket, key)
     s3.put_object(
         Bucket=pipeline.log_bucket,
-        Key=key.replace(f"{ACCOUNT}_elasticloadbalancing", f"conn_log_{ACCOUNT}_elb"),
+        Key=key.replace(
+            f"/{ACCOUNT}_elasticloadbalancing", f"/conn_log.{ACCOUNT}_elasticloadbalancing"
+        ),
         Body=gzip.compress(b"a connection log\n"),
     )
     missing_key = key.replace("_s1.", "_gone.")
