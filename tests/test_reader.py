@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
+from alb502 import reader
 from alb502.errors import InputError, ReadInterrupted
 from alb502.reader import iter_chunks, parse_s3_uri, read_chunks
 
@@ -203,3 +204,25 @@ def test_s3_throttling_on_get_is_retryable() -> None:
     )
     with pytest.raises(ReadInterrupted, match=r"cannot read S3 object \(SlowDown\)"):
         list(read_chunks("s3://logs/x.log.gz", client=OneObject(error=slow_down)))
+
+
+def test_runs_of_tiny_lines_are_cut_into_chunks_of_bounded_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 5M blank lines are 5 MB: one chunk by size, millions of rejects at once.
+    monkeypatch.setattr(reader, "MAX_CHUNK_LINES", 1000)
+    data = b"\n" * 4500 + b"a longer line\n" * 10 + b"\n" * 990 + b"last"
+
+    class Stream:
+        def __init__(self) -> None:
+            self.data = data
+
+        def read(self, size: int = -1) -> bytes:
+            head, self.data = self.data[:size], self.data[size:]
+            return head
+
+    chunks = list(iter_chunks(Stream(), "mem", chunk_size=1 << 20))
+    assert b"".join(c.data for c in chunks) == data
+    assert [c.lines for c in chunks] == [1000] * 5 + [500, 1]
+    assert [c.first_line for c in chunks] == [1, 1001, 2001, 3001, 4001, 5001, 5501]
+    assert all(c.data.count(b"\n") == c.lines for c in chunks[:-1])
