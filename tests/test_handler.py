@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -237,8 +239,8 @@ def test_socket_timeouts_fit_in_the_time_left(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("ALB502_DEADLINE_MARGIN_SECONDS", "20")
     assert socket_timeout(None) is None
     assert socket_timeout(context(900)) == 60.0  # botocore's default, never more
-    # 31 s left, 20 s margin: three attempts share the 11 s.
-    assert socket_timeout(context(31)) == pytest.approx(11 / reader.S3_ATTEMPTS, abs=0.05)
+    # 35 s left, 20 s margin: three attempts and two waits (1 s + 2 s) share the 15 s.
+    assert socket_timeout(context(35)) == pytest.approx(12 / reader.S3_ATTEMPTS, abs=0.05)
     assert socket_timeout(context(20.5)) == 1.0
     config = reader.s3_client(timeout=3.7).meta.config
     assert (config.connect_timeout, config.read_timeout) == (3, 3)
@@ -324,3 +326,52 @@ def test_no_upload_goes_on_past_the_deadline(
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert slow.uploads_started == 1
     assert s3.list_objects_v2(Bucket="lake").get("KeyCount") == 0
+
+
+@pytest.fixture
+def silent_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An endpoint on 127.0.0.1 that accepts connections and never answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    reader._s3_client.cache_clear()
+    yield endpoint
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    server.close()
+    reader._s3_client.cache_clear()
+
+
+def test_a_silent_s3_is_given_up_before_the_deadline(
+    silent_s3: str, lake: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 26 s left, 20 s margin: every attempt of the GET and the waits between
+    # them must end within the 6 s before the margin (botocore's default read
+    # timeout alone is 60 s, per attempt).
+    monkeypatch.setenv("ALB502_DEADLINE_MARGIN_SECONDS", "20")
+    started = time.monotonic()
+    response = lambda_handler(sqs_batch(s3_notification(KEY)), context(seconds=26))
+    elapsed = time.monotonic() - started
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert elapsed < 6.5
+    (line,) = [r.__dict__ for r in caplog.records if r.getMessage() == "object failed"]
+    assert line["error"] == "ReadInterrupted" and line["retryable"] is True
+    assert "cannot read S3 object" in line["error_message"]

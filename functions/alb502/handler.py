@@ -113,14 +113,17 @@ def _deadline(context: LambdaContext | None) -> Callable[[], bool]:
 def socket_timeout(context: LambdaContext | None) -> float | None:
     """Connect and read timeout for this invocation's S3 requests, in seconds.
 
-    All attempts of one request fit in the time left before the margin, so
-    a stalled connection fails (and the object is abandoned cleanly) before
-    Lambda's timeout kills the function mid-write; ``None`` off Lambda.
+    All attempts of one request, and the waits between them, fit in the
+    time left before the margin (a second at least), so a stalled connection
+    fails, and the object is abandoned cleanly, before Lambda's timeout
+    kills the function mid-write; ``None`` off Lambda.
     """
     if context is None:
         return None
     budget_s = (context.get_remaining_time_in_millis() - _margin_ms()) / 1000
-    return max(1.0, min(MAX_SOCKET_TIMEOUT_SECONDS, budget_s / S3_ATTEMPTS))
+    # botocore's standard mode sleeps up to 1 s, then 2 s, between attempts.
+    waits_s = sum(2.0**attempt for attempt in range(S3_ATTEMPTS - 1))
+    return max(1.0, min(MAX_SOCKET_TIMEOUT_SECONDS, (budget_s - waits_s) / S3_ATTEMPTS))
 
 
 def handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
