@@ -177,8 +177,9 @@ _TRANSIENT_CODES = frozenset({"SlowDown", "RequestTimeout", "InternalError", "Se
 def _network_errors() -> tuple[type[BaseException], ...]:
     """What a cut connection, a timeout or a short body raises under boto3.
 
-    botocore's own classes, urllib3's and http.client's (a body read can
-    raise them unwrapped), and OSError (sockets: reset, timed out).
+    botocore's own classes (its StreamingBody turns urllib3's read timeout
+    and protocol errors into them, and checks the body's length), http.client's,
+    and OSError (sockets: reset, timed out).
     """
     from http.client import HTTPException
 
@@ -188,14 +189,12 @@ def _network_errors() -> tuple[type[BaseException], ...]:
         IncompleteReadError,
         ResponseStreamingError,
     )
-    from urllib3.exceptions import HTTPError as Urllib3Error
 
     return (
         BotoConnectionError,
         HTTPClientError,
         IncompleteReadError,
         ResponseStreamingError,
-        Urllib3Error,
         HTTPException,
         OSError,
     )
