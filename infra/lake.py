@@ -48,7 +48,10 @@ class Lake(Construct):
             self,
             "Bucket",
             lifecycle_rules=[
-                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1))
+                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
+                # Copies a commit set aside; left behind only when the function
+                # was killed mid-commit (alb502.writer).
+                s3.LifecycleRule(prefix=f"{PREVIOUS_PREFIX}/", expiration=Duration.days(2)),
             ],
         )
         self.results_bucket = private_bucket(

@@ -374,13 +374,12 @@ def test_lake_aborts_incomplete_multipart_uploads_and_keeps_objects(
     # The writer's upload_file goes multipart above 8 MB; a function killed
     # mid-upload would leave billed parts behind forever.
     lake_id = logical_id(default_synth, "AWS::S3::Bucket", "LakeBucket")
-    (rule,) = default_synth.raw["Resources"][lake_id]["Properties"]["LifecycleConfiguration"][
-        "Rules"
+    rules = default_synth.raw["Resources"][lake_id]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rules == [
+        {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}, "Status": "Enabled"},
+        # Only the copies a killed commit left behind expire; the tables never do.
+        {"ExpirationInDays": 2, "Prefix": "_alb502_previous/", "Status": "Enabled"},
     ]
-    assert rule == {
-        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-        "Status": "Enabled",
-    }
 
 
 #: AWS's own Athena table ``alb_access_logs`` (34 columns, AWS's types), typed
