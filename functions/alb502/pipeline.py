@@ -62,8 +62,8 @@ def process_object(
     """Parse, tag and write one log object (local path or ``s3://bucket/key``).
 
     Raises :class:`~alb502.errors.InputError` when the object is unusable and
-    :class:`~alb502.errors.Deadline` when ``should_stop()`` turns true; in
-    both cases nothing is written.
+    :class:`~alb502.errors.Deadline` when ``should_stop()`` turns true; after
+    any failure the lake holds what it held before for this object.
     """
     memory.tune()
     started = time.perf_counter()
