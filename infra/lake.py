@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
-from alb502.layout import ALB_ERRORS_TABLE
+from alb502.layout import ALB_ERRORS_TABLE, PREVIOUS_PREFIX
 from infra.buckets import private_bucket
 from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS
 from infra.saved_queries import load_saved_queries
@@ -53,7 +53,10 @@ class Lake(Construct):
                 s3.LifecycleRule(
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                     expiration=Duration.days(expiration_days) if expiration_days else None,
-                )
+                ),
+                # Copies a commit set aside; left behind only when the function
+                # was killed mid-commit (alb502.writer).
+                s3.LifecycleRule(prefix=f"{PREVIOUS_PREFIX}/", expiration=Duration.days(2)),
             ],
         )
         self.results_bucket = private_bucket(
@@ -197,17 +200,33 @@ class Lake(Construct):
     def grant_write(self, grantee: iam.IGrantable) -> None:
         """Let ``grantee`` write (only) the three tables' files.
 
-        DeleteObject: when one of an object's output files fails to upload,
-        the writer removes the ones it already placed, so a retry starts clean.
+        The writer's commit is all or nothing (alb502.writer): it copies a
+        file it replaces aside under ``_alb502_previous/`` (GetObject on the
+        tables, the copy's Put/Get/Delete there), puts it back or deletes
+        the new file on failure (DeleteObject), and needs ListBucket so a
+        file that is not there yet answers 404, not 403.
         """
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="WriteLakePartitions",
-                actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+                actions=[
+                    "s3:PutObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:DeleteObject",
+                    "s3:GetObject",
+                ],
                 resources=[
                     self.bucket.arn_for_objects(f"{ALB_LOGS_TABLE}/*"),
                     self.bucket.arn_for_objects(f"{ALB_ERRORS_TABLE}/*"),
                     self.bucket.arn_for_objects(f"{REJECTS_TABLE}/*"),
+                    self.bucket.arn_for_objects(f"{PREVIOUS_PREFIX}/*"),
                 ],
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListLakePartitions",
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
             )
         )

@@ -24,11 +24,9 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.buckets import private_bucket
+from infra.buckets import allow_elb_log_delivery, private_bucket
 from infra.config import Settings
 
-#: ALB's log-delivery service principal (all current regions accept it).
-ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
 #: Access logs are gzip text; everything else under AWSLogs/ is skipped anyway.
 ACCESS_LOG_SUFFIX = ".log.gz"
 
@@ -63,14 +61,7 @@ class LogSource(Construct):
                     )
                 ],
             )
-            bucket.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="AllowElbLogDelivery",
-                    principals=[iam.ServicePrincipal(ELB_LOG_DELIVERY)],
-                    actions=["s3:PutObject"],
-                    resources=[bucket.arn_for_objects(f"{self.prefix}{Aws.ACCOUNT_ID}/*")],
-                )
-            )
+            allow_elb_log_delivery(bucket, f"{self.prefix}{Aws.ACCOUNT_ID}/*")
             self.bucket = bucket
         else:
             self.bucket = s3.Bucket.from_bucket_name(self, "Bucket", settings.log_bucket_name)
@@ -108,11 +99,24 @@ class LogSource(Construct):
         self.rule.add_target(targets.SqsQueue(queue))
 
     def grant_read_logs(self, grantee: iam.IGrantable) -> None:
-        """Let ``grantee`` read the access-log objects and nothing else."""
+        """Let ``grantee`` read the access-log objects and nothing else.
+
+        ListBucket (on the log prefix only) makes S3 answer 404 NoSuchKey for
+        a missing object: without it the answer is 403 AccessDenied, and a
+        deleted object would look like a permissions problem.
+        """
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReadAccessLogs",
                 actions=["s3:GetObject"],
                 resources=[self.bucket.arn_for_objects(f"{self.prefix}*")],
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListAccessLogs",
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.prefix}*"]}},
             )
         )

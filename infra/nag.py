@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
 from alb502.fields import ALB_LOGS_TABLE, REJECTS_TABLE
-from alb502.layout import ALB_ERRORS_TABLE
+from alb502.layout import ALB_ERRORS_TABLE, PREVIOUS_PREFIX
 from infra.construct import Alb502
 from infra.stack import Alb502Stack
 
@@ -72,6 +72,13 @@ def acknowledge_findings(target: Alb502 | Alb502Stack) -> list[tuple[str, str]]:
             f"Output files are named after each input object; PutObject is limited "
             f"to the {table}/ prefix of the lake.",
         )
+    _ack(
+        acks,
+        policy,
+        f"AwsSolutions-IAM5[Resource::{_object_arn(stack, lake.bucket, PREVIOUS_PREFIX + '/*')}]",
+        "A commit copies the files it replaces aside under this prefix (outside "
+        "every table) and deletes the copies once it has succeeded.",
+    )
 
     _ack(
         acks,

@@ -19,7 +19,12 @@ def make_logs(folder: Path) -> None:
     with gzip.open(folder / "a.log.gz", "wt") as out:
         out.write(entry() + "\n" + entry(target="-", error_reason="LambdaThrottling") + "\n")
     (folder / "b.log").write_text(entry(elb_status="200", target_status="200") + "\n\n")
-    (folder / "conn_log_x.log.gz").write_bytes(
+    # A connection log, named as AWS names them ("conn_log." then the access log's name).
+    conn_log = (
+        "conn_log.123456789012_elasticloadbalancing_us-east-1_app.web.1a2b"
+        "_20240101T0005Z_10.0.0.1_x"
+    )
+    (folder / f"{conn_log}.log.gz").write_bytes(
         gzip.compress(b"2024-01-01T00:00:00Z 1.2.3.4 5 443\n")
     )
     (folder / "notes.txt").write_text("ignored")

@@ -5,7 +5,11 @@ The same handler runs against moto's server, over HTTP, in test_local_e2e.py.
 
 from __future__ import annotations
 
+import io
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,10 +19,11 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.response import StreamingBody
 from moto import mock_aws
 
-from alb502 import reader
-from alb502.handler import ObjectRef, lambda_handler, object_refs
+from alb502 import handler, reader
+from alb502.handler import ObjectRef, lambda_handler, object_refs, socket_timeout
 from alb502.local import FakeContext, sqs_event
 from alb502.traffic import generate_lines, object_key, write_object
 
@@ -182,7 +187,8 @@ def test_running_out_of_time_fails_the_message_and_writes_nothing(
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert ctx.calls >= 2
     assert lake_files(lake) == []
-    assert any(r.getMessage().startswith("time ran out") for r in caplog.records)
+    (line,) = [r.__dict__ for r in caplog.records if r.getMessage() == "object failed"]
+    assert line["error"] == "Deadline" and line["retryable"] is True
 
 
 def test_too_little_time_left_fails_before_starting(s3: Any, lake: Path) -> None:
@@ -210,3 +216,162 @@ def test_one_log_line_per_object(s3: Any, lake: Path, caplog: pytest.LogCaptureF
     assert line["lines"] == 2000 and line["rows"] == 2000 and line["rejects"] == 0
     assert sum(line["causes"].values()) == line["elb_502"] + line["target_502"] > 0
     assert line["duration_s"] >= 0
+
+
+# Failures: one ERROR line each; deadlines kept ------------------------------
+
+
+def test_each_failed_object_logs_one_error_line_in_the_sqs_path(
+    s3: Any, lake: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = KEY.replace("k3y", "gone")
+    response = lambda_handler(sqs_batch(s3_notification(missing)), context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    (line,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert line.getMessage() == "object failed"
+    fields = line.__dict__
+    assert (fields["bucket"], fields["key"], fields["error"]) == (BUCKET, missing, "InputError")
+    assert "cannot read S3 object (NoSuchKey)" in fields["error_message"]
+    assert fields["retryable"] is False
+
+
+def test_socket_timeouts_fit_in_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALB502_DEADLINE_MARGIN_SECONDS", "20")
+    assert socket_timeout(None) is None
+    assert socket_timeout(context(900)) == 60.0  # botocore's default, never more
+    # 35 s left, 20 s margin: three attempts and two waits (1 s + 2 s) share the 15 s.
+    assert socket_timeout(context(35)) == pytest.approx(12 / reader.S3_ATTEMPTS, abs=0.05)
+    assert socket_timeout(context(20.5)) == 1.0
+    config = reader.s3_client(timeout=3.7).meta.config
+    assert (config.connect_timeout, config.read_timeout) == (3, 3)
+    assert config.retries["total_max_attempts"] == reader.S3_ATTEMPTS
+
+
+class Trickle:
+    """A GET body that arrives 1 KiB at a time, ``delay`` seconds apart."""
+
+    def __init__(self, data: bytes, delay: float) -> None:
+        self._data = io.BytesIO(data)
+        self._delay = delay
+
+    def read(self, size: int = -1) -> bytes:
+        time.sleep(self._delay)
+        return self._data.read(1024 if size < 0 else min(size, 1024))
+
+    def close(self) -> None:
+        self._data.close()
+
+
+class SlowS3:
+    """The real (moto) client, with slow GET bodies and uploads that tell when they start."""
+
+    def __init__(self, client: Any, get_delay: float = 0.0) -> None:
+        self._client = client
+        self._get_delay = get_delay
+        self.uploads_started = 0
+
+    def get_object(self, **kwargs: Any) -> dict[str, Any]:
+        response = self._client.get_object(**kwargs)
+        data = response["Body"].read()
+        response["Body"] = StreamingBody(Trickle(data, self._get_delay), len(data))
+        return response
+
+    def upload_file(self, *args: Any, **kwargs: Any) -> None:
+        self.uploads_started += 1
+        self._client.upload_file(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_slow_get_is_abandoned_before_the_deadline(
+    s3: Any, lake: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    slow = SlowS3(s3, get_delay=0.05)
+    monkeypatch.setattr(handler, "s3_client", lambda timeout=None: slow)
+    monkeypatch.setenv("ALB502_DEADLINE_MARGIN_SECONDS", "0.5")
+    size = s3.head_object(Bucket=BUCKET, Key=KEY)["ContentLength"]
+    assert size / 1024 * 0.05 > 4  # the whole GET would take more than 4 s
+    started = time.monotonic()
+    response = lambda_handler(sqs_batch(s3_notification(KEY)), context(seconds=1.5))
+    elapsed = time.monotonic() - started
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert elapsed < 1.5
+    assert lake_files(lake) == []
+    (line,) = [r.__dict__ for r in caplog.records if r.getMessage() == "object failed"]
+    assert line["error"] == "Deadline"
+
+
+class TimeRunsOutOnUpload(FakeContext):
+    """Plenty of time until the first upload starts, then 1 s (under the margin)."""
+
+    def __init__(self, slow: SlowS3) -> None:
+        super().__init__()
+        self._slow = slow
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 1_000 if self._slow.uploads_started else 600_000
+
+
+def test_no_upload_goes_on_past_the_deadline(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lake in S3, so the uploads go through the (wrapped) client.
+    s3.create_bucket(Bucket="lake")
+    monkeypatch.setenv("ALB502_LAKE", "s3://lake/data")
+    slow = SlowS3(s3)
+    monkeypatch.setattr(handler, "s3_client", lambda timeout=None: slow)
+    ctx = cast(LambdaContext, TimeRunsOutOnUpload(slow))
+    response = lambda_handler(sqs_batch(s3_notification(KEY)), ctx)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert slow.uploads_started == 1
+    assert s3.list_objects_v2(Bucket="lake").get("KeyCount") == 0
+
+
+@pytest.fixture
+def silent_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An endpoint on 127.0.0.1 that accepts connections and never answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    reader._s3_client.cache_clear()
+    yield endpoint
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    server.close()
+    reader._s3_client.cache_clear()
+
+
+def test_a_silent_s3_is_given_up_before_the_deadline(
+    silent_s3: str, lake: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 26 s left, 20 s margin: every attempt of the GET and the waits between
+    # them must end within the 6 s before the margin (botocore's default read
+    # timeout alone is 60 s, per attempt).
+    monkeypatch.setenv("ALB502_DEADLINE_MARGIN_SECONDS", "20")
+    started = time.monotonic()
+    response = lambda_handler(sqs_batch(s3_notification(KEY)), context(seconds=26))
+    elapsed = time.monotonic() - started
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert elapsed < 6.5
+    (line,) = [r.__dict__ for r in caplog.records if r.getMessage() == "object failed"]
+    assert line["error"] == "ReadInterrupted" and line["retryable"] is True
+    assert "cannot read S3 object" in line["error_message"]

@@ -21,6 +21,12 @@ ACCESS = (
         (ACCESS, ObjectKind.ACCESS_LOG),
         ("AWSLogs/123456789012/ELBAccessLogTestFile", ObjectKind.TEST_FILE),
         (
+            # The name AWS's connection-log page gives: "conn_log." then the account.
+            "AWSLogs/123456789012/elasticloadbalancing/us-east-2/2026/11/20/conn_log."
+            "123456789012_elasticloadbalancing_us-east-2_app.my-lb.50dc_20261120T2340Z_10.0.1.5_x.log.gz",
+            ObjectKind.CONNECTION_LOG,
+        ),
+        (
             "AWSLogs/123456789012/elasticloadbalancing/us-east-2/2026/11/20/conn_log_"
             "123456789012_elasticloadbalancing_us-east-2_app.my-lb.50dc_20261120T2340Z_10.0.1.5_x.log.gz",
             ObjectKind.CONNECTION_LOG,

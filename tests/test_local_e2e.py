@@ -18,7 +18,7 @@ from urllib.parse import quote_plus
 import pyarrow.parquet as pq
 import pytest
 
-from alb502 import cli, reader
+from alb502 import cli, handler, reader
 from alb502.local import (
     ACCOUNT,
     REGION,
@@ -109,7 +109,9 @@ def test_mixed_batch_fails_only_the_missing_object(
     s3.upload_file(str(path), pipeline.log_bucket, key)
     s3.put_object(
         Bucket=pipeline.log_bucket,
-        Key=key.replace(f"{ACCOUNT}_elasticloadbalancing", f"conn_log_{ACCOUNT}_elb"),
+        Key=key.replace(
+            f"/{ACCOUNT}_elasticloadbalancing", f"/conn_log.{ACCOUNT}_elasticloadbalancing"
+        ),
         Body=gzip.compress(b"a connection log\n"),
     )
     missing_key = key.replace("_s1.", "_gone.")
@@ -279,3 +281,48 @@ def test_the_cli_reads_a_prefix_and_writes_an_s3_lake(
     assert [o["Key"].rsplit("/", 1)[1] for o in written["Contents"]] == [
         path.name.removesuffix(".log.gz") + ".parquet"
     ]
+
+
+class FailingSecondUpload:
+    """The function's S3 client (over HTTP, to moto's server) whose 2nd upload fails."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.uploads = 0
+
+    def upload_file(self, *args: Any, **kwargs: Any) -> None:
+        self.uploads += 1
+        if self.uploads == 2:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        self._client.upload_file(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_failed_redelivery_keeps_the_lake_as_it_was(
+    aws: LocalAws, pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = aws.client("s3")
+    key, path, _ = make_object(tmp_path, seed=6, lines=500)
+    s3.upload_file(str(path), pipeline.log_bucket, key)
+    assert QueueRunner(aws, pipeline).drain().failed == []
+    before = lake_snapshot(aws, pipeline)
+    assert len(before) == 2  # the rows' day and the rejects
+
+    # The same key again, with other content; the second of its two uploads fails.
+    (tmp_path / "v2").mkdir()
+    _, other, _ = make_object(tmp_path / "v2", seed=7, lines=600)
+    s3.upload_file(str(other), pipeline.log_bucket, key)
+    real = handler.s3_client
+    flaky: list[FailingSecondUpload] = []
+
+    def failing_client(timeout: float | None = None) -> FailingSecondUpload:
+        flaky.append(FailingSecondUpload(real() if timeout is None else real(timeout=timeout)))
+        return flaky[-1]
+
+    monkeypatch.setattr(handler, "s3_client", failing_client)
+    outcome = QueueRunner(aws, pipeline).drain()
+
+    assert len(outcome.failed) == 1 and flaky[-1].uploads == 2
+    assert lake_snapshot(aws, pipeline) == before

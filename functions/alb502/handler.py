@@ -28,11 +28,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alb502.errors import Deadline
+from alb502.errors import Alb502Error, Deadline
 from alb502.layout import ObjectKind, object_kind
 from alb502.metrics import MetricsEmitter
 from alb502.pipeline import process_object
-from alb502.reader import s3_client
+from alb502.reader import S3_ATTEMPTS, s3_client
 
 logger = Logger(service="alb502")
 emitter = MetricsEmitter()
@@ -41,8 +41,10 @@ emitter = MetricsEmitter()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 #: Stop this long before Lambda's timeout: enough to abandon the object
-#: cleanly (nothing is written) and report the message as failed.
+#: cleanly (put back what the lake held) and report the message as failed.
 DEFAULT_MARGIN_SECONDS = 20.0
+#: botocore's own default connect and read timeouts: never waited longer.
+MAX_SOCKET_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -97,21 +99,57 @@ def lake() -> str:
     return value
 
 
+def _margin_ms() -> float:
+    return 1000 * float(os.environ.get("ALB502_DEADLINE_MARGIN_SECONDS", DEFAULT_MARGIN_SECONDS))
+
+
 def _deadline(context: LambdaContext | None) -> Callable[[], bool]:
     if context is None:
         return lambda: False
-    margin_ms = 1000 * float(
-        os.environ.get("ALB502_DEADLINE_MARGIN_SECONDS", DEFAULT_MARGIN_SECONDS)
-    )
+    margin_ms = _margin_ms()
     return lambda: context.get_remaining_time_in_millis() < margin_ms
+
+
+def socket_timeout(context: LambdaContext | None) -> float | None:
+    """Connect and read timeout for this invocation's S3 requests, in seconds.
+
+    All attempts of one request, and the waits between them, fit in the
+    time left before the margin (a second at least), so a stalled connection
+    fails, and the object is abandoned cleanly, before Lambda's timeout
+    kills the function mid-write; ``None`` off Lambda.
+    """
+    if context is None:
+        return None
+    budget_s = (context.get_remaining_time_in_millis() - _margin_ms()) / 1000
+    # botocore's standard mode sleeps up to 1 s, then 2 s, between attempts.
+    waits_s = sum(2.0**attempt for attempt in range(S3_ATTEMPTS - 1))
+    return max(1.0, min(MAX_SOCKET_TIMEOUT_SECONDS, (budget_s - waits_s) / S3_ATTEMPTS))
 
 
 def handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
     """Process one object, or skip it if it is not an access log.
 
-    Raises on any failure (missing or corrupt object, time running out):
-    nothing has been written then, and the message is retried.
+    Raises on any failure (missing or corrupt object, time running out),
+    after one structured ERROR line naming the object and the error: the
+    lake then holds what it held before, and the message is retried.
     """
+    try:
+        _handle_object(ref, context)
+    except Exception as error:
+        logger.error(
+            "object failed",
+            extra={
+                "bucket": ref.bucket,
+                "key": ref.key,
+                "error": type(error).__name__,
+                "error_message": str(error).splitlines()[0] if str(error) else "",
+                "retryable": isinstance(error, Alb502Error) and error.retryable,
+            },
+        )
+        raise
+
+
+def _handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
     kind = object_kind(ref.key)
     if kind is not ObjectKind.ACCESS_LOG:
         logger.info(
@@ -123,11 +161,8 @@ def handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
     should_stop = _deadline(context)
     if should_stop():
         raise Deadline(f"{ref.uri}: not started, too little time left")
-    try:
-        report = process_object(ref.uri, lake(), s3_client=s3_client(), should_stop=should_stop)
-    except Deadline:
-        logger.warning("time ran out: nothing written, retried later", extra={"key": ref.key})
-        raise
+    client = s3_client(timeout=socket_timeout(context))
+    report = process_object(ref.uri, lake(), s3_client=client, should_stop=should_stop)
     logger.info(
         "processed",
         extra={
@@ -148,7 +183,20 @@ def handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """One SQS message: an S3 notification (possibly naming several objects)."""
-    for ref in object_refs(json.loads(record.body)):
+    try:
+        refs = object_refs(json.loads(record.body))
+    except Exception as error:
+        # Not a notification at all: no object to name, so the message is.
+        logger.error(
+            "message failed",
+            extra={
+                "message_id": record.message_id,
+                "error": type(error).__name__,
+                "error_message": str(error).splitlines()[0] if str(error) else "",
+            },
+        )
+        raise
+    for ref in refs:
         handle_object(ref, lambda_context)
 
 
@@ -167,8 +215,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for ref in refs:
         try:
             handle_object(ref, context)
-        except Exception:
-            logger.exception("object failed", extra={"key": ref.key})
+        except Exception:  # handle_object has logged it
             failed.append(ref.key)
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(refs)} objects failed: {failed[:5]}")

@@ -3,9 +3,11 @@
 ALB writes access logs as
 ``[prefix/]AWSLogs/<acct>/elasticloadbalancing/<region>/<yyyy>/<mm>/<dd>/
 <acct>_elasticloadbalancing_<region>_app.<name>.<id>_<end>_<node-ip>_<random>.log.gz``
-and puts connection logs, health check logs and a test file in the same
-folders. Output names derive from the input name only, so re-processing an
-object overwrites its own output (idempotent without a database).
+and puts connection logs (``conn_log.<acct>_...``), health check logs
+(``health_check_log_<acct>_...``) and a test file in the same folders
+(AWS's "Connection logs" and "Health check logs" pages of the ALB guide).
+Output names derive from the input name only, so re-processing an object
+overwrites its own output (idempotent without a database).
 """
 
 from __future__ import annotations
@@ -31,9 +33,17 @@ class ObjectKind(enum.Enum):
 _ACCESS_LOG_NAME = re.compile(
     r"^\d{12}_elasticloadbalancing_[a-z0-9-]+_app\.[^_]+_(?P<end>\d{8}T\d{4}Z)_[^_]+_[^_]+\.log(\.gz)?$"
 )
+#: AWS documents ``conn_log.<acct>_...`` (a dot); an underscore has been seen
+#: in buckets too, so both are a connection log.
+_CONNECTION_LOG_NAME = re.compile(r"^conn_log[._]\d{12}_elasticloadbalancing_")
+#: AWS documents ``health_check_log_<acct>_...``; a dot is accepted like above.
+_HEALTH_CHECK_LOG_NAME = re.compile(r"^health_check_log[._]\d{12}_elasticloadbalancing_")
 #: ``<acct>_elasticloadbalancing_<region>_``: every ALB log name starts so.
 _ORIGIN = re.compile(r"^(?P<account>\d{12})_elasticloadbalancing_(?P<region>[a-z0-9-]+)_")
 _END_TIME = re.compile(r"_(?P<end>\d{8}T\d{4}Z)_")
+#: Where the lake files a commit replaces wait until it has succeeded
+#: (lake-relative; outside every table's location, so never queried).
+PREVIOUS_PREFIX = "_alb502_previous"
 #: File name endings of log objects, longest first.
 LOG_SUFFIXES = (".log.gz", ".log", ".gz")
 
@@ -47,9 +57,9 @@ def object_kind(key: str) -> ObjectKind:
     name = PurePosixPath(key).name
     if name == "ELBAccessLogTestFile":
         return ObjectKind.TEST_FILE
-    if name.startswith("conn_log_") or "_conn_log_" in name:
+    if _CONNECTION_LOG_NAME.match(name):
         return ObjectKind.CONNECTION_LOG
-    if name.startswith("health_check_log_") or "_health_check_log_" in name:
+    if _HEALTH_CHECK_LOG_NAME.match(name):
         return ObjectKind.HEALTH_CHECK_LOG
     if _ACCESS_LOG_NAME.match(name):
         return ObjectKind.ACCESS_LOG

@@ -65,8 +65,8 @@ def process_object(
     """Parse, tag and write one log object (local path or ``s3://bucket/key``).
 
     Raises :class:`~alb502.errors.InputError` when the object is unusable and
-    :class:`~alb502.errors.Deadline` when ``should_stop()`` turns true; in
-    both cases nothing is written.
+    :class:`~alb502.errors.Deadline` when ``should_stop()`` turns true; after
+    any failure the lake holds what it held before for this object.
     """
     memory.tune()
     started = time.perf_counter()
@@ -75,12 +75,13 @@ def process_object(
     output = ObjectOutput(lake, layout.stem(key), key, client=s3_client)
     timeline = ObjectTimeline()
     measure = Measure()
-    rejects: list[pa.Table] = []
     first_day: str | None = None
     try:
         # closing(): on any error the workers are stopped here, not whenever
         # the generator happens to be collected.
-        with contextlib.closing(_prepare_ahead(read_chunks(source, client=s3_client))) as chunks:
+        with contextlib.closing(
+            _prepare_ahead(read_chunks(source, client=s3_client, should_stop=should_stop))
+        ) as chunks:
             for prepared, ending in chunks:
                 where = f"{source}: stopped at line {prepared.first_line}"
                 _check(should_stop, f"{where}, time ran out")
@@ -96,20 +97,17 @@ def process_object(
                     output.flush()
                 output.add_rows(prepared.rows)
                 output.hold(prepared.held)
-                if prepared.rejects.num_rows:
-                    rejects.append(prepared.rejects)
+                # Kept on disk until the object's day is known: memory stays flat.
+                output.defer_rejects(prepared.rejects)
         # Rules 4 and 5 waited for each target's timeline in the whole object.
         evidence = timeline.evidence()
         for held in output.held():
             settled = settle(held, evidence)
             measure.add_causes(settled)
             output.add_rows(settled)
-        if rejects:
-            table = pa.concat_tables(rejects)
-            report.rejects = table.num_rows
-            output.add_rejects(table, _rejects_day(first_day, report.interval_end))
+        report.rejects = output.file_rejects(_rejects_day(first_day, report.interval_end))
         _check(should_stop, f"{source}: stopped before writing, time ran out")
-        report.outputs = output.commit()
+        report.outputs = output.commit(should_stop)
     except BaseException:
         output.abort()
         raise

@@ -4,8 +4,21 @@ Layout (``layout.partition_path``): ``alb_logs/day=YYYY-MM-DD/<stem>.parquet``,
 its tagged rows again in ``alb_errors/day=YYYY-MM-DD/<stem>.parquet``, and
 ``alb_log_rejects/day=YYYY-MM-DD/<stem>.parquet``, zstd-compressed. Files
 are staged and only moved (local) or uploaded (S3) into place once the whole
-object has been read, so a reader never sees a half file and a failed
-object leaves nothing behind; deterministic names make a re-run overwrite.
+object has been read, so a reader never sees a half file; deterministic
+names make a re-run overwrite.
+
+All or nothing per object, re-deliveries included: after a failure the lake
+holds the complete set of files it held before, or the complete new set,
+never a mix and never less. A file about to be replaced is first set aside
+(S3: a server-side CopyObject; local: a hard link) under
+``_alb502_previous/<attempt>/``, outside every table's location so Athena
+never reads it; a failure puts each set-aside file back and removes the new
+files that had none, success drops the set-aside copies. Chosen over S3
+conditional writes (``IfNoneMatch``/``IfMatch``): they refuse an overwrite
+but cannot give back what an overwrite replaced, and a re-delivery must
+overwrite. Chosen over bucket versioning: the lake may be any bucket (or a
+directory). The cost is one CopyObject attempt per file (and one more plus
+a DeleteObject when it existed), a few milliseconds each.
 """
 
 from __future__ import annotations
@@ -14,18 +27,20 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from alb502.errors import Deadline
 from alb502.fields import ALB_LOGS_SCHEMA, ALB_LOGS_TABLE, REJECTS_SCHEMA, REJECTS_TABLE
-from alb502.layout import ALB_ERRORS_TABLE, origin, partition_path
+from alb502.layout import ALB_ERRORS_TABLE, PREVIOUS_PREFIX, origin, partition_path
 from alb502.reader import parse_s3_uri, s3_client
 
 #: Rows per Parquet row group (a few MB compressed): large enough for Athena
@@ -70,6 +85,60 @@ STATISTICS_COLUMNS: frozenset[str] = frozenset(
 _PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd"}
 
 
+class _Spill:
+    """Tables kept until the end of the object: the latest in memory, the rest on disk.
+
+    Beyond ``ROW_GROUP_ROWS`` rows they are written to a staging file (lz4:
+    read back once, minutes later, by this process), which keeps memory flat
+    however many rows wait.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self._memory: list[pa.Table] = []
+        self._memory_rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def add(self, rows: pa.Table) -> None:
+        if rows.num_rows == 0:
+            return
+        self.rows += rows.num_rows
+        self._memory.append(rows)
+        self._memory_rows += rows.num_rows
+        if self._memory_rows >= ROW_GROUP_ROWS:
+            self._spill()
+
+    def _spill(self) -> None:
+        rows = pa.concat_tables(self._memory)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, rows.schema, compression="lz4")
+        self._writer.write_table(rows, row_group_size=ROW_GROUP_ROWS)
+        self._memory.clear()
+        self._memory_rows = 0
+
+    def drain(self) -> Iterator[pa.Table]:
+        """Everything added, in order, up to ``ROW_GROUP_ROWS`` rows at a time."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            spilled = pq.ParquetFile(self.path)
+            for batch in spilled.iter_batches(batch_size=ROW_GROUP_ROWS):
+                yield pa.Table.from_batches([batch])
+        if self._memory:
+            yield pa.concat_tables(self._memory)
+            self._memory.clear()
+            self._memory_rows = 0
+
+    def close(self) -> None:
+        """Let the staging file go (its directory is removed by the caller)."""
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+        self._memory.clear()
+
+
 @dataclass
 class _DayFile:
     """One output file being staged: its writer and the rows not yet flushed."""
@@ -96,10 +165,9 @@ class ObjectOutput:
         self._client = client
         self._staging = Path(tempfile.mkdtemp(prefix="alb502-"))
         self._files: dict[tuple[str, str], _DayFile] = {}
-        # Entries held for the end of the object: the latest in memory, the rest spilled.
-        self._holding: list[pa.Table] = []
-        self._holding_rows = 0
-        self._held: pq.ParquetWriter | None = None
+        # Entries held for the end of the object, and rejects waiting for their day.
+        self._held = _Spill(self._staging / "held.parquet")
+        self._deferred_rejects = _Spill(self._staging / "rejects.parquet")
         # Parquet encoding runs on its own thread, beside parsing: a flush
         # hands a row group over and returns. One row group at a time, so
         # memory stays bounded and each file's row groups stay in order.
@@ -134,35 +202,25 @@ class ObjectOutput:
         keep-alive rule: beyond ``ROW_GROUP_ROWS`` they are spilled, which
         keeps memory flat. :meth:`held` gives them back.
         """
-        if rows.num_rows == 0:
-            return
-        self._holding.append(rows)
-        self._holding_rows += rows.num_rows
-        if self._holding_rows >= ROW_GROUP_ROWS:
-            self._spill()
-
-    def _spill(self) -> None:
-        rows = pa.concat_tables(self._holding)
-        if self._held is None:
-            # lz4: this file is read back once, minutes later, by this process.
-            path = self._staging / "held.parquet"
-            self._held = pq.ParquetWriter(path, rows.schema, compression="lz4")
-        self._held.write_table(rows)
-        self._holding.clear()
-        self._holding_rows = 0
+        self._held.add(rows)
 
     def held(self) -> Iterator[pa.Table]:
         """The entries :meth:`hold` kept, up to ``ROW_GROUP_ROWS`` at a time."""
-        if self._held is not None:
-            self._held.close()
-            self._held = None
-            spilled = pq.ParquetFile(self._staging / "held.parquet")
-            for batch in spilled.iter_batches(batch_size=ROW_GROUP_ROWS):
-                yield pa.Table.from_batches([batch])
-        if self._holding:
-            yield pa.concat_tables(self._holding)
-            self._holding.clear()
-            self._holding_rows = 0
+        yield from self._held.drain()
+
+    def defer_rejects(self, rejects: pa.Table) -> None:
+        """Keep rejected lines until their day is known (:meth:`file_rejects`).
+
+        Spilled like held entries: an object of blank lines costs disk, not memory.
+        """
+        self._deferred_rejects.add(rejects)
+
+    def file_rejects(self, day: str) -> int:
+        """Queue every deferred reject for ``day``; return how many there were."""
+        count = self._deferred_rejects.rows
+        for rejects in self._deferred_rejects.drain():
+            self.add_rejects(rejects, day)
+        return count
 
     def flush(self) -> None:
         """Hand the entries buffered so far to the encoder now, as row groups of their own."""
@@ -223,68 +281,215 @@ class ObjectOutput:
 
     # -- finishing ------------------------------------------------------------
 
-    def commit(self) -> list[str]:
-        """Put every staged file in place; return where they went."""
-        if self._held is not None:
-            self._held.close()
-            self._held = None
-        placed: list[str] = []
+    def commit(self, should_stop: Callable[[], bool] | None = None) -> list[str]:
+        """Put every staged file in place; return where they went.
+
+        All or nothing (see the module's docstring). ``should_stop`` is asked
+        before each file is placed: once it is true, no further upload starts
+        (nor goes on: S3 uploads are stopped between parts) and the lake is
+        given back what it held, with :class:`Deadline` raised.
+        """
+        self._held.close()
+        self._deferred_rejects.close()
         try:
             for out in self._files.values():
                 self._flush(out)
             self._wait_encoding()
             for out in self._files.values():
                 out.writer.close()
-            for out in self._files.values():
-                placed.append(self._place(out))
-        except BaseException:
-            self._remove(placed)
-            raise
+            return _replace_all(
+                self._store(),
+                [(out.staged, out.relative) for out in self._files.values()],
+                should_stop,
+            )
         finally:
             self._encoder.shutdown(cancel_futures=True)
             shutil.rmtree(self._staging, ignore_errors=True)
-        return placed
 
     def abort(self) -> None:
         """Forget everything staged: nothing reaches the lake."""
         # A row group being encoded cannot be interrupted: let it end first.
         self._encoder.shutdown(cancel_futures=True)
-        if self._held is not None:
-            with contextlib.suppress(Exception):
-                self._held.close()
+        self._held.close()
+        self._deferred_rejects.close()
         for out in self._files.values():
             # The staged file is removed just below, whatever state it is in.
             with contextlib.suppress(Exception):
                 out.writer.close()
         shutil.rmtree(self._staging, ignore_errors=True)
 
-    def _place(self, out: _DayFile) -> str:
+    def _store(self) -> _Store:
         if self.lake.startswith("s3://"):
-            location = parse_s3_uri(self.lake)
-            key = "/".join(p for p in (location.key.strip("/"), out.relative) if p)
+            return _S3Store(self.lake, self._client or s3_client())
+        return _LocalStore(Path(self.lake))
+
+
+class _Store(Protocol):
+    """Where lake files go: the few operations an all-or-nothing commit needs."""
+
+    def put(self, staged: Path, relative: str, should_stop: Callable[[], bool] | None) -> str:
+        """Place one file (atomically: readers see the old or the new one); return where."""
+        ...
+
+    def set_aside(self, relative: str, aside: str) -> bool:
+        """Keep a copy of the file at ``relative`` under ``aside``; False if there is none."""
+        ...
+
+    def put_back(self, aside: str, relative: str) -> None: ...
+
+    def remove(self, relative: str) -> None: ...
+
+    def discard(self, asides: list[str]) -> None:
+        """Drop set-aside copies (best effort: they live outside every table)."""
+        ...
+
+
+def _replace_all(
+    store: _Store, files: list[tuple[Path, str]], should_stop: Callable[[], bool] | None
+) -> list[str]:
+    """Place ``files`` (staged path, lake-relative path) all or nothing."""
+    attempt = f"{PREVIOUS_PREFIX}/{uuid.uuid4().hex}"
+    # Lake-relative path -> its set-aside copy (None: nothing was there).
+    touched: dict[str, str | None] = {}
+    placed: list[str] = []
+    try:
+        for staged, relative in files:
+            if should_stop is not None and should_stop():
+                raise Deadline(f"{relative}: not written, time ran out")
+            copy = f"{attempt}/{relative}"
+            touched[relative] = copy if store.set_aside(relative, copy) else None
+            placed.append(store.put(staged, relative, should_stop))
+    except BaseException:
+        # The file being placed when the error came is undone too: its
+        # upload may have completed before the error was raised.
+        for relative, kept in reversed(touched.items()):
+            try:
+                if kept is None:
+                    store.remove(relative)
+                else:
+                    store.put_back(kept, relative)
+            except Exception:  # best effort: the original error is what matters
+                continue
+        store.discard([kept for kept in touched.values() if kept is not None])
+        raise
+    store.discard([kept for kept in touched.values() if kept is not None])
+    return placed
+
+
+class _StopUpload(Exception):
+    """Raised from an upload's progress callback to stop it: time ran out."""
+
+
+class _S3Store:
+    def __init__(self, lake: str, client: Any) -> None:
+        location = parse_s3_uri(lake)
+        self.bucket = location.bucket
+        self.prefix = location.key.strip("/")
+        self.client = client
+
+    def _key(self, relative: str) -> str:
+        return "/".join(p for p in (self.prefix, relative) if p)
+
+    def put(self, staged: Path, relative: str, should_stop: Callable[[], bool] | None) -> str:
+        key = self._key(relative)
+
+        def progress(_bytes: int) -> None:
+            if should_stop is not None and should_stop():
+                raise _StopUpload(key)
+
+        try:
             # An S3 object appears whole when its upload completes.
-            (self._client or s3_client()).upload_file(str(out.staged), location.bucket, key)
-            return f"s3://{location.bucket}/{key}"
-        target = Path(self.lake) / out.relative
+            self.client.upload_file(str(staged), self.bucket, key, Callback=progress)
+        except _StopUpload:
+            raise Deadline(f"s3://{self.bucket}/{key}: upload stopped, time ran out") from None
+        except Exception as error:
+            # s3transfer may wrap the callback's exception in its own.
+            if isinstance(error.__cause__ or error.__context__, _StopUpload):
+                raise Deadline(f"s3://{self.bucket}/{key}: upload stopped, time ran out") from None
+            raise
+        return f"s3://{self.bucket}/{key}"
+
+    def set_aside(self, relative: str, aside: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=self._key(aside),
+                CopySource={"Bucket": self.bucket, "Key": self._key(relative)},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return False
+            raise
+        return True
+
+    def put_back(self, aside: str, relative: str) -> None:
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=self._key(relative),
+            CopySource={"Bucket": self.bucket, "Key": self._key(aside)},
+        )
+
+    def remove(self, relative: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(relative))
+
+    def discard(self, asides: list[str]) -> None:
+        for aside in asides:
+            with contextlib.suppress(Exception):
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(aside))
+
+
+class _LocalStore:
+    def __init__(self, lake: Path) -> None:
+        self.lake = lake
+
+    def put(self, staged: Path, relative: str, should_stop: Callable[[], bool] | None) -> str:
+        target = self.lake / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         # Copy next to the target under a hidden name, then rename: atomic.
         hidden = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.move(out.staged, hidden)
-        os.replace(hidden, target)
+        try:
+            shutil.move(staged, hidden)
+            os.replace(hidden, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(hidden)
         return str(target)
 
-    def _remove(self, placed: list[str]) -> None:
-        for where in placed:
-            try:
-                if where.startswith("s3://"):
-                    location = parse_s3_uri(where)
-                    (self._client or s3_client()).delete_object(
-                        Bucket=location.bucket, Key=location.key
-                    )
-                else:
-                    os.remove(where)
-            except Exception:  # best effort: the original error is what matters
-                continue
+    def set_aside(self, relative: str, aside: str) -> bool:
+        target, kept = self.lake / relative, self.lake / aside
+        if not target.exists():
+            return False
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # A second name for the same file: nothing is copied, and the
+            # rename in put() leaves this name on the old content.
+            os.link(target, kept)
+        except OSError:
+            shutil.copy2(target, kept)
+        return True
+
+    def put_back(self, aside: str, relative: str) -> None:
+        os.replace(self.lake / aside, self.lake / relative)
+
+    def remove(self, relative: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.lake / relative)
+
+    def discard(self, asides: list[str]) -> None:
+        for aside in asides:
+            with contextlib.suppress(OSError):
+                os.remove(self.lake / aside)
+        # The attempt's directories, then the top one if no other attempt uses it.
+        for aside in asides:
+            parent = (self.lake / aside).parent
+            while parent != self.lake:
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+                parent = parent.parent
 
 
 def _days(time: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -77,7 +77,6 @@ def test_new_log_bucket_is_ready_for_alb_delivery(default_synth: Synth) -> None:
     statements = _statements_of_bucket(default_synth, bucket_id)
     assert _tls_only(statements)
     (delivery,) = [s for s in statements if s.get("Sid") == "AllowElbLogDelivery"]
-    assert delivery["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
     assert delivery["Action"] == "s3:PutObject"
     # Scoped to this account's AWSLogs/ folder, nothing wider.
     assert delivery["Resource"] == {
@@ -87,6 +86,80 @@ def test_new_log_bucket_is_ready_for_alb_delivery(default_synth: Synth) -> None:
         ]
     }
     assert default_synth.raw["Outputs"]["LogBucketName"]["Value"] == {"Ref": bucket_id}
+
+
+def resolve(value: Any, region: str, template: dict[str, Any]) -> Any:
+    """``value`` as CloudFormation would deploy it in ``region`` (the intrinsics used here)."""
+    no_value = object()
+
+    def ev(v: Any) -> Any:
+        if isinstance(v, list):
+            return [x for x in (ev(i) for i in v) if x is not no_value]
+        if not isinstance(v, dict):
+            return v
+        if len(v) == 1:
+            ((name, arg),) = v.items()
+            if name == "Ref":
+                pseudo = {"AWS::Region": region, "AWS::Partition": "aws", "AWS::NoValue": no_value}
+                return pseudo.get(arg, v)
+            if name == "Fn::Join":
+                return arg[0].join(ev(arg[1]))
+            if name == "Fn::FindInMap":
+                mapping, key1, key2 = ev(arg)
+                return template["Mappings"][mapping][key1][key2]
+            if name == "Fn::If":
+                return ev(arg[1]) if ev({"Condition": arg[0]}) else ev(arg[2])
+            if name == "Condition":
+                return ev(template["Conditions"][arg])
+            if name == "Fn::Equals":
+                left, right = ev(arg)
+                return left == right
+            if name == "Fn::Or":
+                return any(ev(arg))
+        return {k: x for k, x in ((k, ev(x)) for k, x in v.items()) if x is not no_value}
+
+    return ev(value)
+
+
+@pytest.mark.parametrize(
+    ("region", "principal"),
+    [
+        # Regions available before August 2022: also their ELB account (AWS's list).
+        (
+            "us-east-1",
+            {
+                "Service": "logdelivery.elasticloadbalancing.amazonaws.com",
+                "AWS": "arn:aws:iam::127311923021:root",
+            },
+        ),
+        (
+            "eu-west-1",
+            {
+                "Service": "logdelivery.elasticloadbalancing.amazonaws.com",
+                "AWS": "arn:aws:iam::156460612806:root",
+            },
+        ),
+        # Opened later: the log-delivery service only.
+        ("eu-central-2", {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}),
+        ("ap-southeast-5", {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}),
+    ],
+)
+def test_log_delivery_is_allowed_in_legacy_and_new_regions(
+    default_synth: Synth, region: str, principal: dict[str, str]
+) -> None:
+    bucket_id = logical_id(default_synth, "AWS::S3::Bucket", "LogSourceBucket")
+    statements = _statements_of_bucket(default_synth, bucket_id)
+    (delivery,) = [s for s in statements if s.get("Sid") == "AllowElbLogDelivery"]
+    assert resolve(delivery["Principal"], region, default_synth.raw) == principal
+
+
+def test_the_function_may_list_the_log_prefix(existing_synth: Synth) -> None:
+    # Without s3:ListBucket, S3 answers a missing object with 403 AccessDenied.
+    (listing,) = [
+        s for s in _function_statements(existing_synth) if s.get("Sid") == "ListAccessLogs"
+    ]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["prod/AWSLogs/*"]}}
 
 
 def test_new_bucket_notifies_the_queue_of_access_logs(default_synth: Synth) -> None:
@@ -238,6 +311,18 @@ def test_function_may_read_logs_write_the_lake_and_nothing_else(existing_synth: 
             "Resource"
         ]
         for s in _function_statements(synth)
+        if s["Action"] != "s3:ListBucket"
+    }
+    listing = {
+        s.get("Sid"): s["Resource"]
+        for s in _function_statements(synth)
+        if s["Action"] == "s3:ListBucket"
+    }
+    assert listing == {
+        "ListAccessLogs": {
+            "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::my-alb-logs"]]
+        },
+        "ListLakePartitions": lake,
     }
     assert all(s["Effect"] == "Allow" for s in _function_statements(synth))
     assert got == {
@@ -257,7 +342,10 @@ def test_function_may_read_logs_write_the_lake_and_nothing_else(existing_synth: 
                 ["arn:", {"Ref": "AWS::Partition"}, ":s3:::my-alb-logs/prod/AWSLogs/*"],
             ]
         },
-        json.dumps(["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"]): [
+        json.dumps(
+            ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+        ): [
+            {"Fn::Join": ["", [lake, "/_alb502_previous/*"]]},
             {"Fn::Join": ["", [lake, "/alb_errors/*"]]},
             {"Fn::Join": ["", [lake, "/alb_log_rejects/*"]]},
             {"Fn::Join": ["", [lake, "/alb_logs/*"]]},
@@ -287,13 +375,12 @@ def test_lake_aborts_incomplete_multipart_uploads_and_keeps_objects(
     # The writer's upload_file goes multipart above 8 MB; a function killed
     # mid-upload would leave billed parts behind forever.
     lake_id = logical_id(default_synth, "AWS::S3::Bucket", "LakeBucket")
-    (rule,) = default_synth.raw["Resources"][lake_id]["Properties"]["LifecycleConfiguration"][
-        "Rules"
+    rules = default_synth.raw["Resources"][lake_id]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rules == [
+        {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}, "Status": "Enabled"},
+        # Only the copies a killed commit left behind expire; the tables never do.
+        {"ExpirationInDays": 2, "Prefix": "_alb502_previous/", "Status": "Enabled"},
     ]
-    assert rule == {
-        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-        "Status": "Enabled",
-    }
 
 
 #: AWS's own Athena table ``alb_access_logs`` (34 columns, AWS's types), typed

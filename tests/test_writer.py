@@ -1,0 +1,211 @@
+"""The writer: all-or-nothing commits (re-deliveries included) and rejects kept off the heap."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+from boto3.exceptions import S3UploadFailedError
+from moto import mock_aws
+
+from alb502 import reader, writer
+from alb502.errors import Deadline
+from alb502.pipeline import process_object
+
+from logtext import entry
+
+LAKE_BUCKET = "lake"
+#: ALB's name for an object; its outputs are named after it.
+NAME = (
+    "123456789012_elasticloadbalancing_us-east-1_app.shop.50dc6c495c0c9188_"
+    "20261121T0000Z_10.0.0.1_k3y.log"
+)
+
+
+def write_log(folder: Path, extra_lines: int = 0) -> Path:
+    """An object whose output is four files: two days of rows, its errors, one of rejects."""
+    lines = [
+        entry(time="2026-11-20T23:59:58.000000Z"),
+        "",  # a blank line: a reject
+        *[entry(time="2026-11-20T23:59:59.000000Z") for _ in range(extra_lines)],
+        entry(time="2026-11-21T00:00:01.000000Z", elb_status="200", target_status="200"),
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / NAME
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
+class FlakyUploads:
+    """An S3 client whose ``fail_at``-th upload fails (as a cut connection would)."""
+
+    def __init__(self, client: Any, fail_at: int) -> None:
+        self._client = client
+        self.fail_at = fail_at
+        self.uploads = 0
+
+    def upload_file(self, *args: Any, **kwargs: Any) -> None:
+        self.uploads += 1
+        if self.uploads == self.fail_at:
+            raise S3UploadFailedError("Failed to upload: An error occurred (InternalError)")
+        self._client.upload_file(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        reader._s3_client.cache_clear()
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=LAKE_BUCKET)
+        yield client
+    reader._s3_client.cache_clear()
+
+
+def s3_lake(client: Any, prefix: str) -> dict[str, bytes]:
+    """Every object under ``prefix``, set-aside copies included: key -> content."""
+    listed = client.list_objects_v2(Bucket=LAKE_BUCKET, Prefix=prefix).get("Contents", [])
+    return {
+        o["Key"]: client.get_object(Bucket=LAKE_BUCKET, Key=o["Key"])["Body"].read() for o in listed
+    }
+
+
+def local_lake(lake: Path) -> dict[str, bytes]:
+    """Every file in the lake directory, hidden and set-aside ones included."""
+    if not lake.exists():
+        return {}
+    return {str(p.relative_to(lake)): p.read_bytes() for p in lake.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3, 4])
+def test_a_failed_redelivery_leaves_the_old_set_whole_in_s3(
+    s3: Any, tmp_path: Path, fail_at: int
+) -> None:
+    lake = f"s3://{LAKE_BUCKET}/lake"
+    process_object(str(write_log(tmp_path / "v1")), lake, s3_client=s3)
+    old = s3_lake(s3, "lake/")
+    assert len(old) == 4
+
+    # The object comes again with different content (a newer tagger would do
+    # the same): the 2nd of its 3 uploads fails.
+    flaky = FlakyUploads(s3, fail_at)
+    with pytest.raises(S3UploadFailedError):
+        process_object(str(write_log(tmp_path / "v2", extra_lines=5)), lake, s3_client=flaky)
+    assert flaky.uploads == fail_at
+    assert s3_lake(s3, "") == old  # the old set, whole; no set-aside copy left behind
+
+    report = process_object(str(write_log(tmp_path / "v2", extra_lines=5)), lake, s3_client=s3)
+    new = s3_lake(s3, "")
+    assert sorted(new) == sorted(old) and all(
+        new[k] != old[k] for k in new if "day=2026-11-20" in k
+    )
+    assert report.rows == 7
+
+
+def test_a_failed_first_delivery_leaves_nothing_in_s3(s3: Any, tmp_path: Path) -> None:
+    with pytest.raises(S3UploadFailedError):
+        process_object(
+            str(write_log(tmp_path)), f"s3://{LAKE_BUCKET}/lake", s3_client=FlakyUploads(s3, 3)
+        )
+    assert s3_lake(s3, "") == {}
+
+
+def flaky_replace(fail_at: int) -> Callable[[Any, Any], None]:
+    """``os.replace`` failing on the ``fail_at``-th move of a staged file into the lake."""
+    real = os.replace
+    moves = 0
+
+    def replace(source: Any, target: Any) -> None:
+        nonlocal moves
+        if Path(source).name.startswith("."):  # the writer's hidden staging name
+            moves += 1
+            if moves == fail_at:
+                raise OSError(28, "No space left on device")
+        real(source, target)
+
+    return replace
+
+
+@pytest.mark.parametrize("fail_at", [2, 3, 4])
+def test_a_failed_redelivery_leaves_the_old_set_whole_locally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int
+) -> None:
+    lake = tmp_path / "lake"
+    process_object(str(write_log(tmp_path / "v1")), str(lake))
+    old = local_lake(lake)
+    assert len(old) == 4
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", flaky_replace(fail_at))
+        with pytest.raises(OSError, match="No space left"):
+            process_object(str(write_log(tmp_path / "v2", extra_lines=5)), str(lake))
+    assert local_lake(lake) == old
+
+    process_object(str(write_log(tmp_path / "v2", extra_lines=5)), str(lake))
+    new = local_lake(lake)
+    assert sorted(new) == sorted(old) and new != old
+
+
+def test_a_failed_first_delivery_leaves_nothing_locally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = tmp_path / "lake"
+    monkeypatch.setattr(os, "replace", flaky_replace(2))
+    with pytest.raises(OSError):
+        process_object(str(write_log(tmp_path)), str(lake))
+    assert local_lake(lake) == {}
+
+
+def test_time_running_out_between_uploads_gives_the_old_set_back(s3: Any, tmp_path: Path) -> None:
+    lake = f"s3://{LAKE_BUCKET}/lake"
+    process_object(str(write_log(tmp_path / "v1")), lake, s3_client=s3)
+    old = s3_lake(s3, "")
+    uploads = FlakyUploads(s3, fail_at=0)  # never fails: counts
+
+    with pytest.raises(Deadline):
+        process_object(
+            str(write_log(tmp_path / "v2", extra_lines=5)),
+            lake,
+            s3_client=uploads,
+            # Time runs out as soon as the first upload has begun.
+            should_stop=lambda: uploads.uploads >= 1,
+        )
+    assert uploads.uploads == 1
+    assert s3_lake(s3, "") == old
+
+
+def test_rejects_reach_the_writer_a_row_group_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Many small chunks of blank lines: the rejects of all of them must not
+    # be gathered in memory before they are written.
+    monkeypatch.setattr(reader, "CHUNK_SIZE", 4096)
+    lines = 5 * writer.ROW_GROUP_ROWS + 17
+    path = tmp_path / NAME
+    path.write_bytes(b"\n" * lines)
+    batches: list[int] = []
+    add_rejects = writer.ObjectOutput.add_rejects
+
+    def spy(self: writer.ObjectOutput, rejects: Any, day: str) -> None:
+        batches.append(rejects.num_rows)
+        add_rejects(self, rejects, day)
+
+    monkeypatch.setattr(writer.ObjectOutput, "add_rejects", spy)
+
+    report = process_object(str(path), str(tmp_path / "lake"))
+
+    assert report.rejects == lines == sum(batches)
+    assert max(batches) <= writer.ROW_GROUP_ROWS
+    (written,) = (tmp_path / "lake").rglob("*.parquet")
+    assert pq.ParquetFile(written).metadata.num_rows == lines
