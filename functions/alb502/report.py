@@ -26,13 +26,14 @@ import pyarrow.dataset as ds
 
 from alb502.causes import CAUSES, REMEDIES
 from alb502.errors import InputError
-from alb502.fields import ALB_LOGS_TABLE
+from alb502.fields import ALB_LOGS_SCHEMA, ALB_LOGS_TABLE
 from alb502.lake import (
     ALB_ERRORS_TABLE,
     Lake,
     dataset,
     days_between,
     open_lake,
+    plain,
     reading,
     rejects,
 )
@@ -74,6 +75,8 @@ _TAGGED_COLUMNS = [
     "target_failure_run",
 ]
 _ENTRY_KEYS = ["elb", "target_group_arn", "target_ip", "target_port"]
+#: Rows per scanned batch: big enough for the kernels, small enough for memory.
+_BATCH_ROWS = 256 * 1024
 _TS = pa.timestamp("ms", tz="UTC")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -315,15 +318,22 @@ def _read_tagged(
     filters: Filters,
 ) -> pa.Table:
     condition = _time_filter(since, until) & _entry_filter(filters) & _tag_filter(filters)
-    parts = []
+    parts = [dataset(lake, []).schema.empty_table().select(_TAGGED_COLUMNS)]
     if error_files:
-        parts.append(dataset(lake, error_files).to_table(columns=_TAGGED_COLUMNS, filter=condition))
+        parts.append(_scan(dataset(lake, error_files), _TAGGED_COLUMNS, condition))
     if log_files:
         tagged = condition & pc.is_valid(pc.field("cause"))
-        parts.append(dataset(lake, log_files).to_table(columns=_TAGGED_COLUMNS, filter=tagged))
-    if not parts:
-        return _with_keys(dataset(lake, []).schema.empty_table().select(_TAGGED_COLUMNS))
-    return _with_keys(pa.concat_tables(parts))
+        parts.append(_scan(dataset(lake, log_files), _TAGGED_COLUMNS, tagged))
+    return _with_keys(plain(pa.concat_tables(parts, promote_options="permissive")))
+
+
+def _scan(data: ds.Dataset, columns: list[str], condition: ds.Expression) -> pa.Table:
+    """The matching rows, streamed a batch at a time with little read-ahead:
+    memory holds a few batches and what matched, not whole files."""
+    scanner = data.scanner(
+        columns=columns, filter=condition, batch_size=_BATCH_ROWS, fragment_readahead=1
+    )
+    return pa.Table.from_batches(scanner.to_batches(), schema=scanner.projected_schema)
 
 
 def _with_keys(table: pa.Table) -> pa.Table:
@@ -350,13 +360,14 @@ def _count_entries(lake: Lake, files: list[str], window: Window, filters: Filter
     keys = [*_ENTRY_KEYS]
     if not files:
         return pa.table(
-            {k: pa.array([], ALB_LOGS_SCHEMA_TYPES[k]) for k in keys}
+            {k: pa.array([], ALB_LOGS_SCHEMA.field(k).type) for k in keys}
             | {"entries": pa.array([], pa.int64())}
         )
     scanner = dataset(lake, files).scanner(
         columns=keys,
         filter=_time_filter(window.since, window.until) & _entry_filter(filters),
-        batch_size=1 << 20,
+        batch_size=_BATCH_ROWS,
+        fragment_readahead=1,
     )
     partial = [
         pa.Table.from_batches([batch]).group_by(keys).aggregate([([], "count_all")])
@@ -365,16 +376,9 @@ def _count_entries(lake: Lake, files: list[str], window: Window, filters: Filter
     ]
     if not partial:
         return _count_entries(lake, [], window, filters)
-    summed = pa.concat_tables(partial).group_by(keys).aggregate([("count_all", "sum")])
+    counts = pa.concat_tables(partial, promote_options="permissive")
+    summed = plain(counts).group_by(keys).aggregate([("count_all", "sum")])
     return summed.rename_columns([*keys, "entries"])
-
-
-ALB_LOGS_SCHEMA_TYPES = {
-    "elb": pa.string(),
-    "target_group_arn": pa.string(),
-    "target_ip": pa.string(),
-    "target_port": pa.int32(),
-}
 
 
 def _time_filter(since: datetime | None, until: datetime | None) -> ds.Expression:
@@ -390,13 +394,13 @@ def _entry_filter(filters: Filters) -> ds.Expression:
     condition = pc.scalar(True)
     if filters.load_balancers:
         condition = condition & _any(
-            (pc.field("elb") == name) | pc.match_substring(pc.field("elb"), f"/{name}/")
+            (_text("elb") == name) | pc.match_substring(_text("elb"), f"/{name}/")
             for name in filters.load_balancers
         )
     if filters.target_groups:
         condition = condition & _any(
-            (pc.field("target_group_arn") == name)
-            | pc.match_substring(pc.field("target_group_arn"), f"targetgroup/{name}/")
+            (_text("target_group_arn") == name)
+            | pc.match_substring(_text("target_group_arn"), f"targetgroup/{name}/")
             for name in filters.target_groups
         )
     if filters.targets:
@@ -407,14 +411,20 @@ def _entry_filter(filters: Filters) -> ds.Expression:
 def _target_match(target: str) -> ds.Expression:
     ip, sep, port = target.rpartition(":")
     if not sep or not port.isdigit() or ip.endswith(":"):  # a bare IPv4 or IPv6 address
-        return pc.field("target_ip") == target
-    return (pc.field("target_ip") == ip.strip("[]")) & (pc.field("target_port") == int(port))
+        return _text("target_ip") == target
+    return (_text("target_ip") == ip.strip("[]")) & (pc.field("target_port") == int(port))
+
+
+def _text(column: str) -> ds.Expression:
+    """A column read as a dictionary, as strings (compute kernels for text
+    take no dictionaries)."""
+    return pc.field(column).cast(pa.string())
 
 
 def _tag_filter(filters: Filters) -> ds.Expression:
     condition = pc.scalar(True)
     if filters.causes:
-        condition = condition & pc.field("cause").isin(list(filters.causes))
+        condition = condition & _text("cause").isin(list(filters.causes))
     if filters.statuses:
         condition = condition & pc.field("elb_status_code").isin(list(filters.statuses))
     return condition

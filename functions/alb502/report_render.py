@@ -361,12 +361,38 @@ svg text{font:11px system-ui,sans-serif;fill:#555}
 """
 
 
+#: One colour per cause of ``CAUSES``, in order (Tableau's palette): strong
+#: hues for the target causes an incident is mostly made of, lighter ones
+#: for Lambda and the load balancer's integrations, grey for unknown.
+_PALETTE = (
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#1f77b4",
+    "#17becf",
+    "#ff7f0e",
+    "#e377c2",
+    "#bcbd22",
+    "#393b79",
+    "#98df8a",
+    "#ffbb78",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#aec7e8",
+    "#dbdb8d",
+    "#9edae5",
+    "#e7ba52",
+    "#7f7f7f",
+)
+assert len(_PALETTE) == len(CAUSES)
+
+
 def cause_color(cause: str) -> str:
-    """A fixed colour per cause (the same in every report), well apart from
-    the next cause's: hues step by the golden angle."""
-    index = CAUSES.index(cause) if cause in CAUSES else len(CAUSES)
-    hue = (index * 137.508) % 360
-    return f"hsl({hue:.0f},70%,{45 if index % 2 else 55}%)"
+    """A fixed colour per cause, the same in every report."""
+    return _PALETTE[CAUSES.index(cause)] if cause in CAUSES else "#000000"
 
 
 def render_html(report: Report) -> str:
