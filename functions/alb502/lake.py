@@ -12,6 +12,7 @@ report lists and reads that day's files only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -168,11 +169,14 @@ def _s3_lake(uri: str) -> Lake:
         "session_token": frozen.token,
         "region": client.meta.region_name or "us-east-1",
     }
-    default_endpoint = f"https://s3.{options['region']}.amazonaws.com"
-    if endpoint and endpoint.rstrip("/") != default_endpoint and "amazonaws.com" not in endpoint:
+    if endpoint and "amazonaws.com" not in endpoint:  # moto, MinIO, a VPC proxy...
         scheme, _, host = endpoint.partition("://")
         options["endpoint_override"] = host.rstrip("/")
         options["scheme"] = scheme
+    elif client.meta.region_name is None:
+        # No region configured: ask S3 where the bucket is, as boto3 would.
+        with contextlib.suppress(OSError):
+            options["region"] = pafs.resolve_s3_region(location.bucket)
     filesystem = pafs.S3FileSystem(**options)
     root = f"{location.bucket}/{prefix}".rstrip("/")
     return Lake(uri, filesystem, root, s3=(location.bucket, prefix))

@@ -102,8 +102,10 @@ class Window:
 class Filters:
     """Which rows count. Empty means no filter; values within one filter are ORed.
 
-    A load balancer matches by its ``elb`` value (``app/NAME/ID``) or NAME; a
-    target group by its ARN or name; a target by ``IP`` or ``IP:PORT``.
+    A load balancer matches by its ``elb`` value (the resource ID,
+    ``app/NAME/ID``) or NAME; a target group by its ARN
+    (``...:targetgroup/NAME/ID``) or NAME; a target by ``IP`` or ``IP:PORT``
+    (AWS, "Access log entries", fields ``elb`` and ``target_group_arn``).
     ``causes`` and ``statuses`` (``elb_status_code``) filter the tagged rows only,
     not the entries that failure shares divide by.
     """
@@ -338,7 +340,13 @@ def _scan(data: ds.Dataset, columns: list[str], condition: ds.Expression) -> pa.
 
 def _with_keys(table: pa.Table) -> pa.Table:
     """Add ``target`` (``ip:port``, empty when none), ``path`` (the URL without
-    its query) and ``is_502``."""
+    its query) and ``is_502``.
+
+    ``request_url`` is ``scheme://host:port/uri`` as the load balancer logs it
+    (AWS, "Access log entries": https://docs.aws.amazon.com/elasticloadbalancing/
+    latest/application/load-balancer-access-logs.html#access-log-entry-format),
+    so the host stays in the path: one load balancer often serves several.
+    """
     port = pc.cast(table.column("target_port"), pa.string())
     target = pc.if_else(
         pc.equal(table.column("target_ip"), ""),
