@@ -104,17 +104,21 @@ def _parser() -> argparse.ArgumentParser:
         "report",
         help="the incident report over a lake: causes, load balancers, targets, paths, "
         "timeline, what changed, remedies",
-        description="The incident report over a local or s3:// lake written by alb502: tagged "
-        "5xx (every 502 and the load balancer's own 5xx) by cause, load balancer, target "
-        "group, target (with its evidence) and path, a timeline by cause, what rose against "
-        "a baseline window, and what to do per cause.",
+        description="The incident report over a local or s3:// lake written by alb502:\n"
+        "tagged 5xx (every 502 and the load balancer's own 5xx) by cause, load\n"
+        "balancer, target group, target (with its evidence) and path, a timeline\n"
+        "by cause, what rose against a baseline window, and what to do per cause.",
         epilog=REPORT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument("lake", metavar="LAKE", help="lake directory or s3:// URI")
     window = report.add_argument_group("window")
     window.add_argument("--since", metavar="TIME", help="start (ISO time or relative: 2h, 30m, 1d)")
-    window.add_argument("--until", metavar="TIME", help="end, exclusive (default: now)")
+    window.add_argument(
+        "--until",
+        metavar="TIME",
+        help="end, exclusive (default: now with --since, else the lake's last entry)",
+    )
     window.add_argument(
         "--compare-to",
         metavar="WHEN",
