@@ -15,6 +15,7 @@ memory).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -64,26 +65,29 @@ def build_lake(root: Path, *, errors_table: bool) -> None:
             pq.write_table(rows, path)
 
 
-def timed(args: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MiB) of ``alb502 report ARGS`` in a fresh process."""
+def timed(args: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of ``alb502 report ARGS``
+    in a fresh process. CPU time says what a quiet machine's wall time would
+    be when the build machine is shared."""
     code = "import sys; from alb502.cli import main; sys.exit(main(sys.argv[1:]))"
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-c", code, "report", *args], capture_output=True, text=True, check=True
     )
     seconds = time.perf_counter() - started
-    # The peak of this process's only child: the report.
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    # This process's only child: the report.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
-def measure(args: list[str], repeat: int) -> tuple[float, int]:
-    """Best time and that run's peak RSS, each run in a process of its own."""
+def measure(args: list[str], repeat: int) -> tuple[float, float, int]:
+    """Best wall time with its CPU time and peak RSS, each run in a process of its own."""
     results = []
     for _ in range(repeat):
         runner = [sys.executable, __file__, "--child", *args]
         out = subprocess.run(runner, capture_output=True, text=True, check=True).stdout
-        seconds, rss = out.split()
-        results.append((float(seconds), int(rss)))
+        seconds, cpu, rss = out.split()
+        results.append((float(seconds), float(cpu), int(rss)))
     return min(results)
 
 
@@ -95,8 +99,8 @@ def main() -> int:
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        seconds, rss = timed(args.child)
-        print(f"{seconds:.3f} {rss}")
+        seconds, cpu, rss = timed(args.child)
+        print(f"{seconds:.3f} {cpu:.3f} {rss}")
         return 0
     lake = DATA / ("report-lake-errors" if args.errors_table else "report-lake")
     if args.rebuild and lake.exists():
@@ -107,16 +111,20 @@ def main() -> int:
     entries = sum(pq.ParquetFile(p).metadata.num_rows for p in lake.glob("alb_logs/*/*.parquet"))
     size = sum(p.stat().st_size for p in lake.rglob("*.parquet")) / 2**20
     print(f"lake: {lake} ({entries:,} entries, {size:,.0f} MiB of Parquet)")
+    print(f"load average: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     hour = ["--since", "2026-11-21T10:00Z", "--until", "2026-11-21T11:00Z"]
     failed = False
     for label, report_args in (
         ("whole lake", [str(lake)]),
         ("one hour + baseline", [*hour, str(lake)]),
     ):
-        seconds, rss = measure(report_args, args.repeat)
+        seconds, cpu, rss = measure(report_args, args.repeat)
         ok = seconds < 5
         failed |= not ok
-        print(f"  {label:<22} {seconds:5.2f} s  peak RSS {rss:,} MiB  {'ok' if ok else 'SLOW'}")
+        print(
+            f"  {label:<20} {seconds:5.2f} s wall  {cpu:5.2f} s CPU  peak RSS {rss:,} MiB  "
+            f"{'ok' if ok else 'SLOW'}"
+        )
     return 1 if failed else 0
 
 
