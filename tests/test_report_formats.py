@@ -11,8 +11,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from report_lake import T0, entry, write_object, write_table
-from test_report import HOUR, incident_rows
+from report_lake import HOUR, T0, entry, incident_rows, write_object, write_table
 
 from alb502.cli import main
 from alb502.report import SECTIONS, baseline_of, build

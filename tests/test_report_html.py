@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops
-from report_lake import write_object
-from test_report import HOUR, incident_rows
+from report_lake import HOUR, incident_rows, write_object
 
 from alb502.report import baseline_of, build
 from alb502.report_render import cause_color, render_html

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from report_lake import T0, entry, write_object
-from test_report import HOUR, incident_rows
+from report_lake import HOUR, T0, entry, incident_rows, write_object
 
 from alb502.cli import main
 from alb502.errors import InputError
