@@ -323,3 +323,11 @@ def test_a_baseline_a_day_before(lake: Path) -> None:
     report = build(lake, window=HOUR, baseline=baseline_of(HOUR, "1d"))
     assert report.totals["baseline_errors"] == 1
     assert report.files_read == 2
+
+
+def test_render_is_the_whole_lake_text_report(lake: Path) -> None:
+    from alb502.report import render
+
+    text = render(lake, top=1)
+    assert text.startswith(f"alb502 report: {lake}\n")
+    assert "tagged 5xx: 19 " in text

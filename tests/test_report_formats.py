@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from report_lake import HOUR, T0, entry, incident_rows, write_object, write_table
 
 from alb502.cli import main
-from alb502.report import SECTIONS, baseline_of, build
+from alb502.report import SECTIONS, Window, baseline_of, build
 from alb502.report_render import SECTION_FIELDS, render_csv, render_html, render_text, to_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,3 +267,15 @@ def test_a_lake_written_by_alb502_process(
     assert document["totals"]["entries"] == 5000
     assert document["totals"]["errors"] > 0
     assert sum(r["errors"] for r in document["sections"]["causes"]) == document["totals"]["errors"]
+
+
+def test_a_quiet_window_reports_zeros(lake: Path) -> None:
+    quiet = Window(T0 + timedelta(days=3), T0 + timedelta(days=3, hours=1))
+    report = build(lake, window=quiet, baseline=baseline_of(quiet))
+    assert report.totals["errors"] == 0 and report.totals["entries"] == 0
+    assert report.files_read == 0
+    assert [r["errors"] for r in report.sections["timeline"]] == [0] * 12
+    text = render_text(report)
+    assert "No tagged 5xx in this window." in text
+    jsonschema.validate(json.loads(json.dumps(to_json(report))), SCHEMA)
+    assert 'class="bar"' not in render_html(report)
