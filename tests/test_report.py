@@ -331,3 +331,12 @@ def test_render_is_the_whole_lake_text_report(lake: Path) -> None:
     text = render(lake, top=1)
     assert text.startswith(f"alb502 report: {lake}\n")
     assert "tagged 5xx: 19 " in text
+
+
+def test_a_baseline_days_back_reads_only_its_own_days(lake: Path) -> None:
+    broken = lake / "alb_logs" / "day=2026-11-18" / "garbage.parquet"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not parquet")
+    report = build(lake, window=HOUR, baseline=baseline_of(HOUR, "3d"))
+    assert report.files_read == 1  # 11-20 only: not 11-18 or 11-19 between the two
+    assert report.totals["baseline_errors"] == 0

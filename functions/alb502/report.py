@@ -230,13 +230,13 @@ def build(
     lake = open_lake(lake_uri)
     say = progress or (lambda _message: None)
 
-    # One read covers the window and the baseline; each is cut out in memory.
+    # One read covers the window and the baseline (only their days, only
+    # their times: a baseline a week back reads two days, not eight); each
+    # is cut out in memory.
     reads = [window] + ([baseline] if baseline else [])
-    starts, ends = [w.since for w in reads], [w.until for w in reads]
-    since = None if None in starts else min(s for s in starts if s)
-    until = None if None in ends else max(e for e in ends if e)
     all_days = sorted(set(lake.days(ALB_LOGS_TABLE)) | set(lake.days(ALB_ERRORS_TABLE)))
-    days = days_between(since, until, all_days)
+    days = sorted({d for w in reads for d in days_between(w.since, w.until, all_days)})
+    times = _any(_time_filter(w.since, w.until) for w in reads)
     window_days = days_between(window.since, window.until, all_days)
 
     say(f"listing {len(days)} day partition(s)")
@@ -244,7 +244,7 @@ def build(
     entry_files = [f for group in lake.files(ALB_LOGS_TABLE, window_days).values() for f in group]
     with reading(lake):
         say(f"reading {len(tagged_files) + len(logs_files)} file(s) of tagged rows")
-        tagged = _read_tagged(lake, tagged_files, logs_files, since, until, filters)
+        tagged = _read_tagged(lake, tagged_files, logs_files, times, filters)
         say(f"counting entries in {len(entry_files)} file(s)")
         entries = _count_entries(lake, entry_files, window, filters)
         reject_rows = rejects(lake, window_days)
@@ -315,11 +315,10 @@ def _read_tagged(
     lake: Lake,
     error_files: list[str],
     log_files: list[str],
-    since: datetime | None,
-    until: datetime | None,
+    times: ds.Expression,
     filters: Filters,
 ) -> pa.Table:
-    condition = _time_filter(since, until) & _entry_filter(filters) & _tag_filter(filters)
+    condition = times & _entry_filter(filters) & _tag_filter(filters)
     parts = [dataset(lake, []).schema.empty_table().select(_TAGGED_COLUMNS)]
     if error_files:
         parts.append(_scan(dataset(lake, error_files), _TAGGED_COLUMNS, condition))
