@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup test unit lint demo bench bench-handler synth clean
+.PHONY: setup test unit lint demo bench bench-handler bench-report chromium synth clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -32,7 +32,7 @@ lint: setup
 unit: setup
 	$(BIN)/pytest -q -m "not slow"
 
-test: lint
+test: lint chromium
 	$(BIN)/pytest -q
 
 demo: setup
@@ -45,6 +45,25 @@ bench: setup
 # The Lambda handler against `alb502 process` on one object, both over moto S3.
 bench-handler: setup
 	$(BIN)/python benchmarks/bench_handler.py
+
+# `alb502 report` over a 10M-entry local lake (built once into benchmarks/.data).
+bench-report: setup
+	$(BIN)/python benchmarks/bench_report.py
+
+# Chromium for the HTML report's browser test (tests/test_report_html.py, which
+# skips without it): Debian's package, installed only when missing and only as
+# root; otherwise says so and carries on.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "chromium: missing; installing Debian's package (apt-get install -y chromium)"; \
+		apt-get install -y --no-install-recommends chromium >/dev/null \
+			|| (apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null) \
+			|| echo "chromium: install failed; the HTML browser test will skip"; \
+	else \
+		echo "chromium: missing (install the chromium package as root); the HTML browser test will skip"; \
+	fi
 
 synth: setup
 	CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk synth --no-notices --no-version-reporting --quiet

@@ -71,7 +71,8 @@ def test_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["report", str(tmp_path / "lake")]) == 0
     out = capsys.readouterr().out
-    assert "502s: 2 (66.67% of 3 entries); rejected lines: 1" in out
+    assert "tagged 5xx: 2 (66.67% of 3 entries)" in out
+    assert "rejected lines: 1" in out
     assert "target_connection_closed" in out and "TargetResponseMissing" in out
     assert "10.0.0.1:80" in out
     assert "Timeline (UTC" in out
@@ -84,7 +85,8 @@ def test_report_on_something_that_is_not_a_lake(
     assert main(["report", str(tmp_path)]) == 1
     assert (
         capsys.readouterr().err.strip()
-        == f"alb502: error: {tmp_path}: not an alb502 lake (no alb_logs/ folder)"
+        == f"alb502: error: {tmp_path}: not an alb502 lake (no alb_logs/day=YYYY-MM-DD/ "
+        "folders; write one with 'alb502 process')"
     )
 
 

@@ -262,6 +262,10 @@ def test_the_demo_runs_and_explains_the_502s(
     if demo.AWS_EXAMPLES.is_file():  # AWS's examples ride along, moved into the demo day
         assert "LoadBalancer=app/my-loadbalancer/50dc6c495c0c9188" in out
     assert "Try next:" in out
+    # It ends with the on-call report, and its HTML page where it says.
+    assert "What rose against the baseline" in out.rsplit("CloudWatch metrics", 1)[1]
+    assert "HTML report (open it in a browser): ./demo-lake/report.html" in out
+    assert (tmp_path / "demo-lake" / "report.html").read_text().startswith("<!doctype html>")
 
 
 def test_the_cli_reads_a_prefix_and_writes_an_s3_lake(

@@ -1,7 +1,7 @@
 """The ``alb502`` command line: a thin adapter over the library.
 
 alb502 process [--out DIR] INPUT...   parse, tag and write the lake
-alb502 report DIR                     the 502 report over a lake
+alb502 report [options] LAKE          the incident report over a lake (local or s3://)
 alb502 backfill s3://LOGS --queue URL  queue existing logs for the deployed function
 alb502 query NAME [--since T] LAKE    one Athena saved query, run locally
 """
@@ -43,7 +43,24 @@ usage error.
 REPORT_EXAMPLES = """\
 examples:
   alb502 report lake
-  alb502 report --top 20 /tmp/lake
+  alb502 report --since 2h s3://my-lake/alb502/
+  alb502 report --since 2026-11-20T10:00Z --until 2026-11-20T11:00Z --lb my-alb lake
+  alb502 report --since 1h --compare-to 1d --cause target_restarting lake
+  alb502 report --since 6h --format json lake > report.json
+  alb502 report --since 6h --format csv --section targets lake > targets.csv
+  alb502 report --since 6h --html report.html lake
+
+LAKE is a lake directory or the s3:// URI of a deployed lake (credentials
+from the usual AWS chain; the endpoint from AWS_ENDPOINT_URL_S3 or
+AWS_ENDPOINT_URL when set). Only the day partitions the window touches are
+read; tagged rows come from alb_errors when the lake has it. Times are ISO
+8601 (UTC unless they carry an offset) or relative to now: 90s, 30m, 2h, 1d,
+1w. Without --since the report covers the whole lake and compares nothing.
+--compare-to: by default the same length just before the window; a
+duration (1d) for the same window that long before; a time for a window of
+the same length starting then; 'none' for no comparison. Filters take one
+value each and may be repeated (values of one filter are ORed). Exit
+status: 0 on success, 1 on an unusable lake or input, 2 on a usage error.
 """
 
 
@@ -87,14 +104,59 @@ def _parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
-        help="the 502 report over a lake: causes, worst targets, timeline, remedies",
-        description="Print the 502 report over a local lake written by 'alb502 process'.",
+        help="the incident report over a lake: causes, load balancers, targets, paths, "
+        "timeline, what changed, remedies",
+        description="The incident report over a local or s3:// lake written by alb502:\n"
+        "tagged 5xx (every 502 and the load balancer's own 5xx) by cause, load\n"
+        "balancer, target group, target (with its evidence) and path, a timeline\n"
+        "by cause, what rose against a baseline window, and what to do per cause.",
         epilog=REPORT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("lake", metavar="DIR", help="lake directory")
-    report.add_argument(
-        "--top", type=int, default=10, metavar="N", help="targets to list (default 10)"
+    report.add_argument("lake", metavar="LAKE", help="lake directory or s3:// URI")
+    window = report.add_argument_group("window")
+    window.add_argument("--since", metavar="TIME", help="start (ISO time or relative: 2h, 30m, 1d)")
+    window.add_argument(
+        "--until",
+        metavar="TIME",
+        help="end, exclusive (default: now with --since, else the lake's last entry)",
+    )
+    window.add_argument(
+        "--compare-to",
+        metavar="WHEN",
+        help="baseline window: a duration back (1d), a start time, or 'none' "
+        "(default: the same length just before)",
+    )
+    filters = report.add_argument_group("filters (repeatable)")
+    filters.add_argument("--lb", action="append", default=[], metavar="NAME", help="load balancer")
+    filters.add_argument(
+        "--target-group",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="target group name or ARN",
+    )
+    filters.add_argument(
+        "--target", action="append", default=[], metavar="IP[:PORT]", help="target"
+    )
+    filters.add_argument("--cause", action="append", default=[], metavar="CAUSE", help="cause")
+    filters.add_argument(
+        "--status", action="append", default=[], type=int, metavar="CODE", help="elb_status_code"
+    )
+    output = report.add_argument_group("output")
+    output.add_argument(
+        "--format", choices=["text", "json", "csv"], default="text", help="stdout form (text)"
+    )
+    output.add_argument(
+        "--section",
+        default="causes",
+        choices=_report_sections(),
+        metavar="NAME",
+        help="the section --format csv prints (default causes): " + ", ".join(_report_sections()),
+    )
+    output.add_argument("--html", metavar="FILE", help="also write the report as one HTML page")
+    output.add_argument(
+        "--top", type=int, default=10, metavar="N", help="targets, paths and changes to list (10)"
     )
     report.set_defaults(run=_report)
     _add_backfill(commands)
@@ -279,6 +341,11 @@ class _Progress:
             )
             self.stream.flush()
 
+    def note(self, message: str) -> None:
+        if self.enabled:
+            self.stream.write(f"\r\x1b[K{message} ...")
+            self.stream.flush()
+
     def clear(self) -> None:
         if self.enabled:
             self.stream.write("\r\x1b[K")
@@ -288,10 +355,57 @@ class _Progress:
 # -- report ----------------------------------------------------------------------
 
 
-def _report(args: argparse.Namespace) -> int:
-    from alb502.report import render
+def _report_sections() -> tuple[str, ...]:
+    # The names only; importing alb502.report would load pyarrow for --help.
+    return (
+        "causes",
+        "status_codes",
+        "load_balancers",
+        "target_groups",
+        "targets",
+        "paths",
+        "timeline",
+        "changes",
+        "error_reasons",
+        "rejects",
+    )
 
-    print(render(args.lake, top=args.top))
+
+def _report(args: argparse.Namespace) -> int:
+    from alb502 import report, report_render
+
+    window = report.window_of(args.since, args.until)
+    filters = report.Filters(
+        load_balancers=tuple(args.lb),
+        target_groups=tuple(args.target_group),
+        targets=tuple(args.target),
+        causes=tuple(args.cause),
+        statuses=tuple(args.status),
+    )
+    progress = _Progress(sys.stderr, enabled=sys.stderr.isatty())
+    try:
+        result = report.build(
+            args.lake,
+            window=window,
+            baseline=report.baseline_of(window, args.compare_to),
+            filters=filters,
+            top=args.top,
+            progress=progress.note,
+        )
+    finally:
+        progress.clear()
+    if args.format == "json":
+        print(report_render.render_json(result))
+    elif args.format == "csv":
+        sys.stdout.write(report_render.render_csv(result, args.section))
+    else:
+        print(report_render.render_text(result))
+    if args.html:
+        try:
+            Path(args.html).write_text(report_render.render_html(result), encoding="utf-8")
+        except OSError as error:
+            raise InputError(f"{args.html}: cannot write ({_describe(error)})") from error
+        print(f"HTML report: {args.html}", file=sys.stderr)
     return 0
 
 

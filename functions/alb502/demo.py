@@ -7,9 +7,10 @@
    example entries, as gzip objects under real ``AWSLogs/...`` keys;
 3. lets the event-source-mapping runner feed the queue to ``lambda_handler``,
    which writes the Parquet lake to S3 and EMF metrics to stdout;
-4. downloads the lake to ``./demo-lake`` and answers from it: the 502
-   report, the Athena saved queries (via sqlglot + DuckDB) and the
-   CloudWatch metrics the EMF would have produced.
+4. downloads the lake to ``./demo-lake`` and answers from it: the Athena
+   saved queries (via sqlglot + DuckDB), the CloudWatch metrics the EMF
+   would have produced, and last the on-call report of the last 8 hours
+   (text, and ``demo-lake/report.html``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 from alb502 import report
 from alb502.local import ACCOUNT, REGION, QueueRunner, create_pipeline, download_prefix, local_aws
 from alb502.metrics import parse_emf, summarize
+from alb502.report_render import render_html, render_text
 from alb502.traffic import generate_lines, object_key, object_suffix, write_object
 
 LOAD_BALANCERS = ("app/shop-prod/50dc6c495c0c9188", "app/payments-api/7f3e2a91b0c4d5e6")
@@ -219,8 +221,6 @@ def main(argv: list[str] | None = None) -> int:
 
     rule = "=" * 100
     print(rule)
-    print(report.render(lake))
-    print(rule)
     print("Athena saved queries (infra/queries, Trino SQL run on DuckDB via sqlglot):\n")
     print(run_saved_queries(lake))
     print(rule)
@@ -228,10 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CloudWatch metrics the EMF output would create ({len(points):,} data points):\n")
     print(summarize(points))
     print(rule)
+    # The on-call view last: the 8 hours around the incident against the 8 before.
+    window = report.window_of("8h", None, now)
+    result = report.build(lake, window=window, baseline=report.baseline_of(window))
+    print(render_text(result))
+    html_report = lake / "report.html"
+    html_report.write_text(render_html(result), encoding="utf-8")
+    print(rule)
+    print(f"HTML report (open it in a browser): ./{html_report}")
     print(f"Done in {time.perf_counter() - started:.0f} s. The lake is in ./{lake}")
     print(f"  (the handler's logs and EMF lines: ./{stdout_file})")
     print("Try next:")
-    print(f"  .venv/bin/alb502 report {lake}")
+    print(f"  .venv/bin/alb502 report --since 2h --compare-to 1d {lake}")
     query = (
         f"SELECT cause, count(*) AS n FROM '{lake}/alb_logs/*/*.parquet' "
         "WHERE cause IS NOT NULL GROUP BY 1 ORDER BY n DESC"
