@@ -36,7 +36,7 @@ test: lint
 	$(BIN)/pytest -q
 
 demo: setup
-	$(BIN)/python -m alb502.demo
+	$(BIN)/python -m alb502.dev.demo
 
 # Throughput and peak memory of `alb502 process` against AWS's regex per line.
 bench: setup

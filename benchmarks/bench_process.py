@@ -1,6 +1,6 @@
 """``make bench``: alb502's throughput and memory, against AWS's regex per line.
 
-Generates realistic objects (``alb502.traffic``; cached in benchmarks/.data),
+Generates realistic objects (``alb502.dev.traffic``; cached in benchmarks/.data),
 then, each in a fresh process so peak RSS is its own:
 
 - ``alb502 process`` on a 200k-line and a 1M-line object;
@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import alb502
-from alb502 import traffic
+from alb502.dev import traffic
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"

@@ -18,9 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
 
 from alb502 import reader
+from alb502.dev.local import FakeContext, sqs_event
+from alb502.dev.traffic import generate_lines, object_key, write_object
 from alb502.handler import ObjectRef, lambda_handler, object_refs
-from alb502.local import FakeContext, sqs_event
-from alb502.traffic import generate_lines, object_key, write_object
 
 BUCKET = "alb-logs"
 LB = "app/shop-prod/50dc6c495c0c9188"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from alb502 import traffic
+from alb502.dev import traffic
 from alb502.errors import Deadline, InputError
 from alb502.fields import ALB_LOGS_SCHEMA, REJECTS_SCHEMA
 from alb502.pipeline import process_object
