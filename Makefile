@@ -14,6 +14,7 @@ NODE_STAMP := node_modules/.installed
 setup: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements/dev.lock pyproject.toml
+	@echo "setup: creating $(VENV) and installing requirements/dev.lock (a minute or two)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements/dev.lock
@@ -21,24 +22,28 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
+	@echo "setup: installing the pinned CDK CLI into node_modules (npm ci)"
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@echo "lint: mypy --strict (about a minute with a cold .mypy_cache, seconds after)"
 	$(BIN)/mypy
 
 unit: setup
 	$(BIN)/pytest -q -m "not slow"
 
 test: lint chromium
+	@echo "test: pytest, all tests (the slow ones start moto and synthesize the CDK app: minutes)"
 	$(BIN)/pytest -q
 
 demo: setup
-	$(BIN)/python -m alb502.demo
+	$(BIN)/python -m alb502.dev.demo
 
-# Throughput and peak memory of `alb502 process` against AWS's regex per line.
+# CPU-s per million lines on one core against the stack's floor, peak RSS,
+# cold start; exits 1 when a target is missed. Minutes; prints its progress.
 bench: setup
 	$(BIN)/python benchmarks/bench_process.py
 
@@ -69,10 +74,17 @@ synth: setup
 	CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk synth --no-notices --no-version-reporting --quiet
 
 # Infrastructure helpers (the CDK app in infra/).
-.PHONY: bundle cdk-diff
+.PHONY: bundle cdk-diff lambda-smoke
 # Build the Lambda bundle without Docker and print its unzipped size.
 bundle: setup
+	@echo "bundle: pip installs the runtime lock for aarch64/cp313 (cached under build/lambda-deps)"
 	$(BIN)/python -m infra.bundling build/lambda-bundle
+# The bundle's lambda_handler on arm64 CPython 3.13 (qemu user mode, a Debian 13
+# root cached under build/) against moto; installs qemu-user-static and
+# debootstrap with apt-get if missing. Slow: minutes.
+lambda-smoke: bundle
+	@echo "lambda-smoke: the bundle on aarch64 python3.13 under qemu (minutes)"
+	$(BIN)/python -m infra.lambda_smoke
 # What `cdk deploy` would change in the account the AWS credentials point at.
 cdk-diff: setup
 	CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk diff --no-notices --no-version-reporting

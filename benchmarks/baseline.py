@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from alb502.athena_regex import parse_line
+from alb502.dev.athena_regex import parse_line
 from alb502.fields import AWS_COLUMNS
 
 _SCHEMA = pa.schema(AWS_COLUMNS)

@@ -8,7 +8,7 @@ rounds so that machine load affects all alike:
 - ``alb502 process --out s3://... s3://...`` in a fresh process;
 - the same command through ``alb502.cli.main`` in this process;
 - ``lambda_handler`` on an SQS batch naming the object (runner as in
-  ``alb502.local``: the same message shape the event source mapping sends).
+  ``alb502.dev.local``: the same message shape the event source mapping sends).
 
 All three read the object from, and write the lake to, moto's S3. Prints
 the medians and the ratio; the issue's target is handler <= 1.2x the
@@ -33,8 +33,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alb502 import cli
-from alb502.local import ACCOUNT, REGION, QueueRunner, create_pipeline, local_aws
-from alb502.traffic import generate_lines, object_key, write_object
+from alb502.dev.local import ACCOUNT, REGION, QueueRunner, create_pipeline, local_aws
+from alb502.dev.traffic import generate_lines, object_key, write_object
 
 LB = "app/shop-prod/50dc6c495c0c9188"
 TARGET_RATIO = 1.2

@@ -1,7 +1,7 @@
 """``make bench-report``: ``alb502 report`` over a 10M-entry local lake.
 
 Builds the lake once (cached in benchmarks/.data/report-lake): one realistic
-200k-line object (``alb502.traffic``) through ``alb502 process``, then its
+200k-line object (``alb502.dev.traffic``) through ``alb502 process``, then its
 Parquet file copied 50 times, each moved one hour later (request_ts, time),
 over three UTC days; with ``--errors-table`` also each object's tagged rows
 in ``alb_errors``, as the writer does when the lake has that table.
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from alb502 import traffic
+from alb502.dev import traffic
 from alb502.pipeline import process_object
 
 HERE = Path(__file__).resolve().parent

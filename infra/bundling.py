@@ -4,7 +4,8 @@ pip installs the locked runtime dependency tree (``requirements/runtime.lock``)
 for the Lambda platform (manylinux aarch64, CPython 3.13) into a cache
 directory keyed by the lock file, checks that it installed exactly the
 locked packages and versions, the bundle is trimmed of what never runs, and the
-``alb502`` package is copied beside them. CDK calls ``LocalBundler`` before
+``alb502`` package is copied beside them, without its ``dev`` subpackage
+(the local pipeline, the traffic generator, the demo: tooling). CDK calls ``LocalBundler`` before
 it would try Docker; it always succeeds or raises, so Docker is never used.
 
 ``python -m infra.bundling [OUT]`` builds the bundle and prints its size.
@@ -32,6 +33,8 @@ PACKAGE_DIR = REPO_ROOT / "functions" / "alb502"
 #: Every package of the bundle, pinned (runtime.in is the hand-edited list
 #: of top-level ones it is generated from).
 RUNTIME_LOCK = REPO_ROOT / "requirements" / "runtime.lock"
+#: Subpackages of alb502 that are tooling and never run in Lambda.
+DEV_PACKAGES = ("dev",)
 #: Installed dependency trees, one per lock hash (gitignored).
 CACHE_ROOT = REPO_ROOT / "build" / "lambda-deps"
 
@@ -99,16 +102,24 @@ def dependencies_key() -> str:
     return digest.hexdigest()[:16]
 
 
+def _shipped(path: Path) -> bool:
+    """Whether a file under PACKAGE_DIR belongs in the bundle."""
+    parts = path.relative_to(PACKAGE_DIR).parts
+    return (
+        path.is_file()
+        and parts[0] not in DEV_PACKAGES
+        and "__pycache__" not in parts
+        and path.suffix != ".pyc"
+    )
+
+
 def _package_files() -> list[Path]:
-    return [
-        p
-        for p in PACKAGE_DIR.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc",)
-    ]
+    """The package's files the bundle ships (tooling left out)."""
+    return [p for p in PACKAGE_DIR.rglob("*") if _shipped(p)]
 
 
 def bundle_key() -> str:
-    """Hash of the whole bundle: dependencies plus the package sources.
+    """Hash of the whole bundle: dependencies plus the shipped package sources.
 
     Used as the CDK asset hash, so the function is updated exactly when
     either changes.
@@ -254,12 +265,10 @@ def build_bundle(out_dir: Path) -> BundleReport:
         copy_function=_link_or_copy,
         ignore=shutil.ignore_patterns(".complete"),
     )
-    shutil.copytree(
-        PACKAGE_DIR,
-        out_dir / PACKAGE_DIR.name,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-    )
+    for source in _package_files():
+        target = out_dir / PACKAGE_DIR.name / source.relative_to(PACKAGE_DIR)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
     report = BundleReport(out_dir, directory_size(out_dir), pyarrow_version(out_dir))
     if report.unzipped_bytes > MAX_UNZIPPED_BYTES:
         raise RuntimeError(report.summary() + f": over {MAX_UNZIPPED_BYTES / 1e6:.0f} MB")

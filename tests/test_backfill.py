@@ -26,10 +26,10 @@ from alb502.backfill import (
     queue_region,
     send_batch,
 )
+from alb502.dev.local import ACCOUNT, LocalAws, Pipeline, QueueRunner, create_pipeline, local_aws
+from alb502.dev.traffic import generate_lines, object_key, write_object
 from alb502.errors import BackfillError
 from alb502.handler import object_refs
-from alb502.local import ACCOUNT, LocalAws, Pipeline, QueueRunner, create_pipeline, local_aws
-from alb502.traffic import generate_lines, object_key, write_object
 
 LB = "app/shop-prod/50dc6c495c0c9188"
 OTHER_ACCOUNT = "210987654321"

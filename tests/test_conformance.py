@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from alb502.athena_regex import parse_line
+from alb502.dev.athena_regex import parse_line
 from alb502.fields import ALB_LOGS_SCHEMA
 
 from logtext import parse_text

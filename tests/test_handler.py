@@ -23,9 +23,9 @@ from botocore.response import StreamingBody
 from moto import mock_aws
 
 from alb502 import handler, reader
+from alb502.dev.local import FakeContext, sqs_event
+from alb502.dev.traffic import generate_lines, object_key, write_object
 from alb502.handler import ObjectRef, lambda_handler, object_refs, socket_timeout
-from alb502.local import FakeContext, sqs_event
-from alb502.traffic import generate_lines, object_key, write_object
 
 BUCKET = "alb-logs"
 LB = "app/shop-prod/50dc6c495c0c9188"

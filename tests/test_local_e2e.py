@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from alb502 import cli, handler, reader
-from alb502.local import (
+from alb502.dev.local import (
     ACCOUNT,
     REGION,
     LocalAws,
@@ -29,8 +29,8 @@ from alb502.local import (
     download_prefix,
     local_aws,
 )
+from alb502.dev.traffic import CAUSE_OF_KIND, generate_lines, object_key, write_object
 from alb502.metrics import parse_emf
-from alb502.traffic import CAUSE_OF_KIND, generate_lines, object_key, write_object
 
 pytestmark = pytest.mark.slow
 
@@ -249,7 +249,7 @@ def test_the_lambda_lake_equals_the_cli_lake(
 def test_the_demo_runs_and_explains_the_502s(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from alb502 import demo
+    from alb502.dev import demo
 
     monkeypatch.chdir(tmp_path)
     assert demo.main([]) == 0

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from alb502 import rejects
-from alb502.athena_regex import parse_line
+from alb502.dev.athena_regex import parse_line
 from alb502.fields import AWS_COLUMNS
 from alb502.parser import PARSED_SCHEMA
 

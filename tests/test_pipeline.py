@@ -10,8 +10,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from alb502 import traffic
 from alb502.classifier import is_502
+from alb502.dev import traffic
 from alb502.errors import Deadline, InputError
 from alb502.fields import ALB_LOGS_SCHEMA, REJECTS_SCHEMA
 from alb502.pipeline import process_object

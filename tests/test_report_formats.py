@@ -249,8 +249,8 @@ def test_help_names_every_section(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_lake_written_by_alb502_process(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from alb502.traffic import generate_lines
-    from alb502.traffic import write_object as write_log
+    from alb502.dev.traffic import generate_lines
+    from alb502.dev.traffic import write_object as write_log
 
     log = (
         tmp_path

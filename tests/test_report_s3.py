@@ -11,8 +11,8 @@ import pytest
 from report_lake import HOUR, T0, entry, incident_rows, write_object
 
 from alb502.cli import main
+from alb502.dev.local import LocalAws, local_aws
 from alb502.errors import InputError
-from alb502.local import LocalAws, local_aws
 from alb502.report import baseline_of, build
 from alb502.report_render import to_json
 

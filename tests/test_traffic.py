@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from alb502.traffic import CAUSE_OF_KIND, generate_lines, object_key, write_object
+from alb502.dev.traffic import CAUSE_OF_KIND, generate_lines, object_key, write_object
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 # One token: a quoted field (may hold spaces) or a bare one.

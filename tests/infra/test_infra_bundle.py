@@ -226,3 +226,25 @@ def test_lock_lines_must_be_exact_pins(tmp_path: Path) -> None:
     lock.write_text("pyarrow>=21\n")
     with pytest.raises(ValueError, match="exact pin"):
         bundling.locked_versions(lock)
+
+
+@pytest.mark.slow
+def test_bundle_leaves_out_the_dev_tooling(bundle: bundling.BundleReport) -> None:
+    assert (bundling.PACKAGE_DIR / "dev" / "local.py").is_file()
+    assert not (bundle.path / "alb502" / "dev").exists()
+    shipped = {p.relative_to(bundle.path / "alb502") for p in (bundle.path / "alb502").rglob("*")}
+    assert all(p.parts[0] != "dev" for p in shipped)
+    assert {"handler.py", "pipeline.py", "py.typed"} <= {p.name for p in shipped}
+
+
+def test_bundle_key_ignores_dev_tooling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "alb502"
+    (package / "dev").mkdir(parents=True)
+    (package / "handler.py").write_text("# handler\n")
+    (package / "dev" / "local.py").write_text("# tooling\n")
+    monkeypatch.setattr(bundling, "PACKAGE_DIR", package)
+    before = bundling.bundle_key()
+    (package / "dev" / "local.py").write_text("# tooling, edited\n")
+    assert bundling.bundle_key() == before
+    (package / "handler.py").write_text("# handler, edited\n")
+    assert bundling.bundle_key() != before

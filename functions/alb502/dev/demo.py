@@ -31,10 +31,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alb502 import report
-from alb502.local import ACCOUNT, REGION, QueueRunner, create_pipeline, download_prefix, local_aws
+from alb502.dev.local import (
+    ACCOUNT,
+    REGION,
+    QueueRunner,
+    create_pipeline,
+    download_prefix,
+    local_aws,
+)
+from alb502.dev.traffic import generate_lines, object_key, object_suffix, write_object
 from alb502.metrics import parse_emf, summarize
 from alb502.report_render import render_html, render_text
-from alb502.traffic import generate_lines, object_key, object_suffix, write_object
 
 LOAD_BALANCERS = ("app/shop-prod/50dc6c495c0c9188", "app/payments-api/7f3e2a91b0c4d5e6")
 #: One object per load balancer per hour: a gap-free timeline, ~120k lines.
@@ -44,7 +51,7 @@ LOAD_SHARE = (1.0, 0.6)
 #: Every sixth object carries every cause of causes.md at least once; the
 #: others only the weighted random mix, where rare causes stay rare.
 COVER_EVERY = 6
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 AWS_EXAMPLES = REPO.parent / "shared" / "samples" / "aws-doc-examples.log"
 #: What a truncated write or a stray tool leaves in a log object.
 BROKEN_LINES = (
@@ -168,7 +175,7 @@ def run_saved_queries(lake: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m alb502.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m alb502.dev.demo", description=__doc__)
     parser.add_argument("--lake", type=Path, default=Path("demo-lake"), help="where to put it")
     args = parser.parse_args(argv)
     lake: Path = args.lake

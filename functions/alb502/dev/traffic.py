@@ -517,7 +517,7 @@ def object_suffix(seed: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m alb502.traffic OUT.log.gz --lines N``: write one object."""
+    """``python -m alb502.dev.traffic OUT.log.gz --lines N``: write one object."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("out", type=Path)
     parser.add_argument("--lines", type=int, default=100_000)
