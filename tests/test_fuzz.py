@@ -71,7 +71,7 @@ def _quote(rng: random.Random, line: bytes) -> bytes:
 
 
 def _separator(rng: random.Random, line: bytes) -> bytes:
-    spaces = [i for i, c in enumerate(line) if c == 0x20]
+    spaces = [i for i, c in enumerate(line) if c == 0x20] or [len(line)]
     at = rng.choice(spaces)
     return line[:at] + rng.choice(_SEPARATORS) + line[at + 1 :]
 
