@@ -133,12 +133,18 @@ def parse_chunk(chunk: Chunk, *, not_after: datetime | None = None) -> ParsedChu
     fallback, untokenizable = _tokenize_slow(leftovers)
     parts = [t for t in (tokens, fallback) if t is not None and len(t.line)]
     if not parts:
-        return ParsedChunk(PARSED_SCHEMA.empty_table(), _rejects_table(chunk, untokenizable, {}))
+        return ParsedChunk(
+            PARSED_SCHEMA.empty_table(),
+            _rejects_table(chunk, list(untokenizable), {}, untokenizable),
+        )
     merged = parts[0] if len(parts) == 1 else _concat(parts)
     rows, not_entries, out_of_range = _typed(merged, not_after)
     reasons = dict.fromkeys(out_of_range, rejects.TIME_OUT_OF_RANGE)
     return ParsedChunk(
-        rows, _rejects_table(chunk, untokenizable + not_entries + out_of_range, reasons)
+        rows,
+        _rejects_table(
+            chunk, [*untokenizable, *not_entries, *out_of_range], reasons, untokenizable
+        ),
     )
 
 
@@ -196,7 +202,7 @@ def _plain_lines(chunk: Chunk) -> tuple[bytes, pa.Array, list[tuple[int, str]]]:
     if data.endswith(b"\n"):
         raw.pop()
     plain = pc.match_substring_regex(
-        pa.array(raw, pa.large_binary()).cast(pa.large_string()), f"^{_PLAIN_LINE}$"
+        pa.array(raw, pa.large_string()), f"^{_PLAIN_LINE}$"
     ).to_pylist()
     kept: list[bytes] = []
     numbers: list[int] = []
@@ -320,18 +326,18 @@ def _all_lines(chunk: Chunk) -> list[tuple[int, str]]:
     return [(chunk.first_line + i, decode_line(line)) for i, line in enumerate(raw)]
 
 
-def _tokenize_slow(lines: list[tuple[int, str]]) -> tuple[_Tokens | None, list[int]]:
-    """Per-line tokenizer; returns tokens and the lines it could not tokenise."""
+def _tokenize_slow(lines: list[tuple[int, str]]) -> tuple[_Tokens | None, dict[int, str]]:
+    """Per-line tokenizer; returns tokens and the lines it could not tokenise (by number)."""
     if not lines:
-        return None, []
+        return None, {}
     values: list[list[str | None]] = [[] for _ in RAW_NAMES]
     numbers: list[int] = []
     widths: list[int] = []
-    failed: list[int] = []
+    failed: dict[int, str] = {}
     for number, text in lines:
         fields = None if _has_separator(text) else _fields(text)
         if fields is None:
-            failed.append(number)
+            failed[number] = text
             continue
         numbers.append(number)
         widths.append(len(fields))
@@ -628,17 +634,24 @@ def _number(field: pa.Array, to: pa.DataType) -> pa.Array:
 # -- rejects ------------------------------------------------------------------
 
 
-def _rejects_table(chunk: Chunk, numbers: list[int], known: dict[int, str]) -> pa.Table:
+def _rejects_table(
+    chunk: Chunk, numbers: list[int], known: dict[int, str], decoded: dict[int, str]
+) -> pa.Table:
     """Rejected lines with their text and a reason (``rejects`` has the codes).
 
     ``known`` holds the reasons the parser decided itself; the others are
-    read from the text.
+    read from the text. ``decoded`` holds texts already decoded: a long
+    line is not split out of the chunk again.
     """
     if not numbers:
         return REJECTS_SCHEMA.empty_table()
     numbers = sorted(numbers)
-    raw = chunk.data.split(b"\n")
-    texts = [decode_line(raw[number - chunk.first_line]) for number in numbers]
+    if all(number in decoded for number in numbers):
+        texts = [decoded[number] for number in numbers]
+    else:
+        raw = chunk.data.split(b"\n")
+        texts = [decode_line(raw[number - chunk.first_line]) for number in numbers]
+        del raw
     reasons = [
         known.get(number) or rejects.reason(text)
         for number, text in zip(numbers, texts, strict=True)

@@ -67,7 +67,7 @@ def reason(line: str) -> str:
         return STRAY_LINE_SEPARATOR
     if line.startswith("Enable AccessLog for ELB:"):
         return TEST_MESSAGE
-    fields = line.split(" ")
+    fields = line.split(" ", 4)  # the first four fields decide; a long line stays cheap
     if len(fields) > 3 and fields[0] == "tls" and fields[3].startswith("net/"):
         return NLB_ENTRY
     if _ISO_TIME.match(fields[0]):
