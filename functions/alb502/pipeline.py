@@ -187,9 +187,7 @@ def _prepare_ahead(chunks: Iterator[Chunk]) -> Generator[tuple[_Prepared, bool]]
                 future.cancel()
 
 
-def _rejects_day(
-    first_day: str | None, interval_end: datetime | None, now: datetime | None = None
-) -> str:
+def _rejects_day(first_day: str | None, interval_end: datetime | None) -> str:
     """Rejected lines have no trusted time: file them under the object's day.
 
     That is the day of its first entry (the parser keeps entries inside the
@@ -200,7 +198,7 @@ def _rejects_day(
     """
     if first_day is not None:
         return first_day
-    today = (now or datetime.now(UTC)).date()
+    today = datetime.now(UTC).date()
     if interval_end is not None:
         day = (interval_end - timedelta(minutes=5)).date()
         if date.fromisoformat(EARLIEST_DAY) <= day <= today + timedelta(days=1):
