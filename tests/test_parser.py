@@ -356,6 +356,23 @@ def test_quoted_conn_trace_id_keeps_its_quotes_like_athena(tail: str) -> None:
     assert many.rows.column("conn_trace_id").to_pylist()[-1] == expected["conn_trace_id"]
 
 
+@pytest.mark.parametrize(
+    "tail",
+    [
+        ' "-" TID_12""34 "-" "-" "-"',  # a raw quote inside conn_trace_id
+        ' "-"\tTID_1234 "-" "-" "-"',  # no space before it
+        ' "-""x" "-" "-"',  # glued to classification_reason, quotes and all
+    ],
+)
+def test_conn_trace_id_after_a_damaged_separator_is_read_like_athena(tail: str) -> None:
+    line = HTTP.split(' "-" TID_')[0] + tail
+    for parsed in (parse_lines(line), parse_lines(*([HTTP] * 40 + [line]))):
+        expected = parse_line(line)
+        assert expected is not None
+        row = parsed.rows.to_pylist()[-1]
+        assert {k: row[k] for k in AWS_NAMES} == expected
+
+
 #: Lines whose reading once depended on their chunk (issue 12, item 8).
 TRICKY = [
     # A raw quote inside the user agent (the issue's ssl_cipher='(X11;' case).

@@ -60,6 +60,10 @@ class Field(NamedTuple):
     quoted: bool
 
 
+#: The last field AWS's regex reads quoted; conn_trace_id follows it.
+_CLASSIFICATION_REASON = LOG_FIELDS.index("classification_reason")
+
+
 def decode_line(raw: bytes) -> str:
     """Text of one line; bytes that are not UTF-8 become ``\\xHH`` as ALB writes them."""
     text = raw.decode("utf-8", errors="backslashreplace")
@@ -85,11 +89,22 @@ def tokenize_fields(line: str) -> list[Field] | None:
     end = len(line)
     while True:
         if position < end and line[position] == '"':
-            close = _closing_quote(line, position + 1)
+            close = -1
+            if len(fields) == _CLASSIFICATION_REASON:
+                close = _last_quote_in_word(line, position + 1)
+            if close < 0:
+                close = _closing_quote(line, position + 1)
             if close < 0:
                 return None
             fields.append(Field(line[position + 1 : close], quoted=True))
             position = close + 1
+            if position < end and line[position] != " ":
+                # AWS's regex reads the rest of classification_reason's word
+                # as conn_trace_id (``"([^ ]*)" ?([^ ]*)?``).
+                space = line.find(" ", position)
+                stop = end if space < 0 else space
+                fields.append(Field(line[position:stop], quoted=False))
+                position = stop
         else:
             # A bare field runs to the next space.
             space = line.find(" ", position)
@@ -112,6 +127,12 @@ def fits_layout(fields: list[Field]) -> bool:
     if len(fields) < MIN_FIELDS:
         return True
     return all(fields[i].quoted for i in QUOTED_FIELDS if i < len(fields))
+
+
+def _last_quote_in_word(line: str, start: int) -> int:
+    """The last ``"`` before the next space, where AWS's ``"([^ ]*)"`` ends; -1 if none."""
+    space = line.find(" ", start)
+    return line.rfind('"', start, len(line) if space < 0 else space)
 
 
 def _closing_quote(line: str, start: int) -> int:
