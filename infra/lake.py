@@ -15,12 +15,18 @@ from constructs import Construct
 
 from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
 from alb502.layout import ALB_ERRORS_TABLE, PREVIOUS_PREFIX
+from alb502.rejects import EARLIEST_DAY
 from infra.buckets import private_bucket
 from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS
 from infra.saved_queries import load_saved_queries
 
-#: First day partition projection offers; ALB access logs began in 2016.
-PROJECTION_START = "2015-01-01"
+#: Days partition projection offers: the parser rejects entries dated
+#: outside them (``time_out_of_range``), and files rejects inside them, so
+#: every day written is queryable. ``NOW+1DAYS`` is the relative-date syntax
+#: of https://docs.aws.amazon.com/athena/latest/ug/partition-projection-supported-types.html
+#: (``NOW[{+|-}<n><unit>]``): entries up to a day ahead (clock skew) are kept.
+PROJECTION_START = EARLIEST_DAY
+PROJECTION_END = "NOW+1DAYS"
 ATHENA_ENGINE = "Athena engine version 3"
 _PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 _PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
@@ -165,7 +171,7 @@ class Lake(Construct):
                     "projection.enabled": "true",
                     f"projection.{PARTITION_COLUMN}.type": "date",
                     f"projection.{PARTITION_COLUMN}.format": "yyyy-MM-dd",
-                    f"projection.{PARTITION_COLUMN}.range": f"{PROJECTION_START},NOW",
+                    f"projection.{PARTITION_COLUMN}.range": f"{PROJECTION_START},{PROJECTION_END}",
                     f"projection.{PARTITION_COLUMN}.interval": "1",
                     f"projection.{PARTITION_COLUMN}.interval.unit": "DAYS",
                     "storage.location.template": (

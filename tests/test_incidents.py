@@ -20,7 +20,7 @@ from incidents import Incident
 
 from alb502.pipeline import process_object
 
-from logtext import classify, parse_text
+from logtext import classify, entry, parse_text
 
 SEEDS = (1, 2, 3)
 
@@ -115,3 +115,17 @@ if __name__ == "__main__":  # python tests/test_incidents.py: the table for the 
     print(f"{'cause':<28} {'lines':>6} {'precision':>9} {'recall':>7}")
     for cause, (lines, precision, recall) in precision_recall().items():
         print(f"{cause:<28} {lines:>6} {precision:>9.3f} {recall:>7.3f}")
+
+
+@pytest.mark.parametrize(
+    "created",
+    ["-", "2026-13-40T10:00:00.000000Z", "2026-11-20T10:00:02.1234567Z", "garbage", ""],
+)
+def test_an_unusable_request_creation_time_falls_back_to_time(created: str) -> None:
+    """A damaged request_creation_time never fails the object: ``time`` stands in."""
+    good = entry(time="2026-11-20T10:00:01.000000Z", elb_status="200", target_status="200")
+    bad = entry(time="2026-11-20T10:00:02.000000Z", timings="-1 -1 -1")
+    bad = bad.replace(' 2026-11-20T10:00:02.000000Z "forward"', f' {created or "-"} "forward"')
+    after = entry(time="2026-11-20T10:00:03.000000Z", elb_status="200", target_status="200")
+    rows = classify(parse_text(f"{good}\n{bad}\n{after}\n").rows)
+    assert rows.column("cause").to_pylist() == [None, "target_closed_keepalive", None]

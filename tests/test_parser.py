@@ -6,6 +6,7 @@ must equal what it gives (``athena_regex`` is the oracle).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +15,8 @@ import pytest
 from alb502 import rejects
 from alb502.dev.athena_regex import parse_line
 from alb502.fields import AWS_COLUMNS
-from alb502.parser import PARSED_SCHEMA
+from alb502.parser import PARSED_SCHEMA, ParsedChunk, parse_chunk
+from alb502.reader import Chunk
 
 from logtext import parse_lines, parse_text
 
@@ -296,3 +298,176 @@ def test_times_other_than_utc_z_are_rejected_whatever_the_chunk(time: str) -> No
     with_others = parse_lines(HTTP, line, HTTP)
     assert alone.rejects.column("reason").to_pylist() == [rejects.BAD_TIME]
     assert with_others.rejects.column("source_line").to_pylist() == [2]
+
+
+# -- issue 12: nothing lost, whatever the line or its neighbours ---------------
+
+
+def _outcome(parsed: ParsedChunk, line_number: int) -> dict[str, object]:
+    """What became of one line: its row (less its line number) or its reject reason."""
+    for row in parsed.rows.to_pylist():
+        if row["source_line"] == line_number:
+            return {k: v for k, v in row.items() if k != "source_line"}
+    for reject in parsed.rejects.to_pylist():
+        if reject["source_line"] == line_number:
+            return {"reject": reject["reason"], "raw_line": reject["raw_line"]}
+    raise AssertionError(f"line {line_number} is lost")
+
+
+@pytest.mark.parametrize("time", ["0000-01-01T00:00:00.000000Z", "0000-12-31T23:59:59Z"])
+def test_year_zero_is_a_bad_time_reject_not_a_crash(time: str) -> None:
+    line = HTTP.replace("2018-07-02T22:23:00.186641Z", time, 1)
+    for parsed in (parse_lines(line), parse_lines(HTTP, line, HTTP)):
+        assert [r["reason"] for r in parsed.rejects.to_pylist()] == [rejects.BAD_TIME]
+        assert parsed.rows.num_rows + parsed.rejects.num_rows == parsed.rows.num_rows + 1
+
+
+@pytest.mark.parametrize(
+    ("fraction", "microseconds"),
+    [(".1234567", 123456), (".12345678", 123456), (".123456789", 123456), (".9", 900000)],
+)
+def test_seven_to_nine_fractional_digits_are_truncated_to_microseconds(
+    fraction: str, microseconds: int
+) -> None:
+    time = f"2018-07-02T22:23:00{fraction}Z"
+    line = HTTP.replace("2018-07-02T22:23:00.186641Z", time, 1)
+    for parsed in (parse_lines(line), parse_lines(HTTP, line, HTTP)):
+        assert parsed.rejects.num_rows == 0
+        row = parsed.rows.to_pylist()[-2 if parsed.rows.num_rows > 1 else 0]
+        # request_ts holds milliseconds; `time` keeps what the classifier can read.
+        assert row["request_ts"].microsecond == microseconds // 1000 * 1000
+        kept = fraction if len(fraction) <= 7 else f".{microseconds:06d}"
+        assert row["time"] == f"2018-07-02T22:23:00{kept}Z"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [' "-" "-" "-"', ' "TID_1" "-" "-"', ' "a b" "-" "-"', ' "" "-"', ' "-"'],
+)
+def test_quoted_conn_trace_id_keeps_its_quotes_like_athena(tail: str) -> None:
+    line = HTTP.split(" TID_")[0] + tail
+    row = assert_matches_athena(line)
+    expected = parse_line(line)
+    assert expected is not None
+    assert row["conn_trace_id"] == expected["conn_trace_id"]
+    assert str(row["conn_trace_id"]).startswith('"')
+    # The same among many plain lines (CSV fast path) as alone.
+    many = parse_lines(*([HTTP] * 40 + [line]))
+    assert many.rows.column("conn_trace_id").to_pylist()[-1] == expected["conn_trace_id"]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        ' "-" TID_12""34 "-" "-" "-"',  # a raw quote inside conn_trace_id
+        ' "-"\tTID_1234 "-" "-" "-"',  # no space before it
+        ' "-""x" "-" "-"',  # glued to classification_reason, quotes and all
+    ],
+)
+def test_conn_trace_id_after_a_damaged_separator_is_read_like_athena(tail: str) -> None:
+    line = HTTP.split(' "-" TID_')[0] + tail
+    for parsed in (parse_lines(line), parse_lines(*([HTTP] * 40 + [line]))):
+        expected = parse_line(line)
+        assert expected is not None
+        row = parsed.rows.to_pylist()[-1]
+        assert {k: row[k] for k in AWS_NAMES} == expected
+
+
+#: Lines whose reading once depended on their chunk (issue 12, item 8).
+TRICKY = [
+    # A raw quote inside the user agent (the issue's ssl_cipher='(X11;' case).
+    HTTP.replace("curl/7.46.0", 'Mozilla/5.0 "X11; Linux" (X11; x86_64)'),
+    HTTP.replace("curl/7.46.0", 'Mozilla "evil'),
+    HTTP.replace('"curl/7.46.0"', '"curl/7.46.0" "extra"'),
+    HTTP.replace("curl/7.46.0", 'a" "b'),
+    HTTP.replace('"GET http://www.example.com:80/ HTTP/1.1"', '"GET /x" HTTP/1.1"'),
+    HTTP.replace("TID_1234abcd5678ef90", '"TID_x"'),
+    HTTP.replace("0.000 0.001 0.000", "1e5 inf nan"),
+    HTTP.replace("0.000 0.001 0.000", "+1 0x10 1_0"),
+    HTTP.replace("200 200 34 366", "+200 200 34 366"),
+    HTTP.replace("2018-07-02T22:23:00.186641Z", '"2018-07-02T22:23:00.186641Z"', 1),
+    HTTP.replace("192.168.131.39:2817", '"192.168.131.39:2817"'),
+    HTTP + ' "',
+    HTTP[:-1],
+    HTTP,
+]
+#: Neighbours that once sent a whole chunk down another path.
+CONTEXTS: list[tuple[list[bytes], list[bytes]]] = [
+    ([], []),
+    ([HTTP.encode().replace(b"curl", b"curl\xff")], []),
+    ([HTTP.encode()] * 40, [HTTP.encode()] * 3),
+    ([HTTP.replace("curl/7.46.0", 'x"y').encode()], [HTTP.encode()]),
+    ([b'http "unterminated'], [HTTP.encode()]),
+    ([b"junk\rmore"], []),
+    ([HTTP.encode()[:-1]] * 40, []),
+    ([b'a "b c" d'] * 35, [HTTP.encode()]),
+]
+
+
+@pytest.mark.parametrize("line", TRICKY)
+def test_a_line_reads_the_same_whatever_its_neighbours(line: str) -> None:
+    alone = _outcome(parse_lines(line), 1)
+    for i, (before, after) in enumerate(CONTEXTS):
+        data = b"".join(x + b"\n" for x in [*before, line.encode(), *after])
+        parsed = parse_text(data)
+        assert parsed.rows.num_rows + parsed.rejects.num_rows == len(before) + len(after) + 1
+        assert _outcome(parsed, len(before) + 1) == alone, f"context {i}"
+
+
+def test_a_stray_quote_never_shifts_fields_into_a_normal_row() -> None:
+    # The quote after "Linux" can close the user agent: the rest would land
+    # one field later (ssl_cipher "(X11;"). Such a line is kept as a reject.
+    line = TRICKY[0]
+    for parsed in (parse_lines(line), parse_lines(*([line] * 40)), parse_lines(HTTP, line)):
+        assert set(parsed.rows.column("ssl_cipher").to_pylist()) <= {"-"}
+        assert set(parsed.rejects.column("reason").to_pylist()) == {rejects.UNBALANCED_QUOTES}
+
+
+@pytest.mark.parametrize("separator", ["\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029"])
+def test_entries_run_together_by_a_stray_separator_are_rejected(separator: str) -> None:
+    merged = HTTP + separator + LAMBDA_FAILED
+    for lines in ([merged], [HTTP, merged, HTTP], [HTTP] * 40 + [merged]):
+        parsed = parse_lines(*lines)
+        assert parsed.rows.num_rows == len(lines) - 1
+        assert parsed.rejects.to_pylist() == [
+            {
+                "source_key": None,
+                "source_line": lines.index(merged) + 1,
+                "raw_line": merged,
+                "reason": rejects.STRAY_LINE_SEPARATOR,
+            }
+        ]
+
+
+@pytest.mark.parametrize(
+    "time",
+    ["2014-12-31T23:59:59.999999Z", "0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z"],
+)
+def test_times_before_the_projection_are_out_of_range_rejects(time: str) -> None:
+    line = HTTP.replace("2018-07-02T22:23:00.186641Z", time, 1)
+    parsed = parse_lines(HTTP, line)
+    assert parsed.rows.column("source_line").to_pylist() == [1]
+    assert parsed.rejects.column("reason").to_pylist() == [rejects.TIME_OUT_OF_RANGE]
+
+
+def test_times_more_than_a_day_ahead_are_out_of_range_rejects() -> None:
+    ahead = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    far = "9999-12-31T23:59:59.999999Z"
+    lines = [HTTP.replace("2018-07-02T22:23:00.186641Z", t, 1) for t in (ahead, soon, far)]
+    parsed = parse_lines(*lines)
+    assert parsed.rows.column("time").to_pylist() == [soon]
+    assert parsed.rejects.column("reason").to_pylist() == [rejects.TIME_OUT_OF_RANGE] * 2
+    # The bound is a parameter: an object from 2018 may not hold 2019's entries.
+    data = f"{HTTP}\n{lines[1]}\n".encode()
+    bounded = parse_chunk(Chunk(data, 1, 2), not_after=datetime(2018, 7, 3, tzinfo=UTC))
+    assert bounded.rows.column("source_line").to_pylist() == [1]
+    assert bounded.rejects.column("source_line").to_pylist() == [2]
+
+
+def test_a_long_line_with_many_quotes_is_read_in_linear_time_and_memory() -> None:
+    # 2 MiB of `" x` (a raw quote, then a space and a token with a quote): the
+    # old regex tokenizer kept ~145 bytes per byte; here it is one search.
+    line = HTTP.replace("curl/7.46.0", '" x' * (1 << 19))
+    parsed = parse_lines(HTTP, line, HTTP)
+    assert parsed.rows.num_rows + parsed.rejects.num_rows == 3

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,7 +34,48 @@ from alb502.fields import (
     TAG_COLUMNS,
 )
 from alb502.reader import Chunk
-from alb502.tokenizer import decode_line, tokenize
+from alb502.tokenizer import (
+    BARE_FIELDS,
+    QUOTED_FIELDS,
+    decode_line,
+    fits_layout,
+    tokenize,
+    tokenize_fields,
+)
+
+#: A line holding one of these is entries run together (``rejects.STRAY_LINE_SEPARATOR``).
+_SEPARATORS = rejects.LINE_SEPARATORS
+#: A field as the CSV reader reads it exactly as the per-line tokenizer does:
+#: quoted without a quote inside, or bare without any quote.
+_QUOTED = f'"[^"\n{_SEPARATORS}]*"'
+_BARE = f'[^ "\n{_SEPARATORS}]*'
+_ANY = f"(?:{_QUOTED}|{_BARE})"
+
+
+def _plain_line() -> str:
+    """A line quoted where ALB quotes and bare where it does not (``tokenizer``).
+
+    For such a line the CSV fast path gives what the per-line path gives,
+    whatever its neighbours; the per-line path takes every other line. The
+    fields after the first are optional: a truncated line is plain too.
+    """
+    laid_out = max(BARE_FIELDS | QUOTED_FIELDS) + 1
+    pattern = f"(?: {_ANY})*"
+    for i in reversed(range(laid_out)):
+        field = _QUOTED if i in QUOTED_FIELDS else _BARE if i in BARE_FIELDS else _ANY
+        pattern = f"{field}{pattern}" if i == laid_out - 1 else f"{field}(?: {pattern})?"
+    return pattern + "\r?"
+
+
+_PLAIN_LINE = _plain_line()
+_PLAIN_CHUNK = f"^(?:{_PLAIN_LINE}\n)*(?:{_PLAIN_LINE})?$"
+_CONN_TRACE_ID = LOG_FIELDS.index("conn_trace_id")
+#: The first day Athena's ``day`` projection offers (``infra.lake``): ALB
+#: began in 2016, so an earlier time is a damaged line.
+EARLIEST_TIME = datetime.fromisoformat(rejects.EARLIEST_DAY).replace(tzinfo=UTC)
+#: How far past the time of parsing an entry's time may be (clock skew);
+#: the ``day`` projection ends at ``NOW+1DAYS``.
+LATEST_AHEAD = timedelta(days=1)
 
 #: Raw token columns: f0 is ``type``, f1 ``time``... (``fields.LOG_FIELDS``).
 RAW_NAMES: tuple[str, ...] = tuple(f"f{i}" for i in range(len(LOG_FIELDS)))
@@ -77,48 +119,62 @@ class _Tokens:
     n_fields: pa.Array  # int32
 
 
-def parse_chunk(chunk: Chunk) -> ParsedChunk:
-    """Parse one chunk of whole lines."""
+def parse_chunk(chunk: Chunk, *, not_after: datetime | None = None) -> ParsedChunk:
+    """Parse one chunk of whole lines.
+
+    Each line's row or reject depends on that line alone, never on the
+    rest of the chunk. An entry whose ``time`` is before ``EARLIEST_TIME``
+    or after ``not_after`` (by default a day after now) is a
+    ``time_out_of_range`` reject: Athena's ``day`` projection would never show it.
+    """
+    if not_after is None:
+        not_after = datetime.now(UTC) + LATEST_AHEAD
     tokens, leftovers = _tokenize_fast(chunk)
     fallback, untokenizable = _tokenize_slow(leftovers)
     parts = [t for t in (tokens, fallback) if t is not None and len(t.line)]
     if not parts:
-        return ParsedChunk(PARSED_SCHEMA.empty_table(), _rejects_table(chunk, untokenizable))
+        return ParsedChunk(
+            PARSED_SCHEMA.empty_table(),
+            _rejects_table(chunk, list(untokenizable), {}, untokenizable),
+        )
     merged = parts[0] if len(parts) == 1 else _concat(parts)
-    rows, not_entries = _typed(merged)
-    return ParsedChunk(rows, _rejects_table(chunk, untokenizable + not_entries))
+    rows, not_entries, out_of_range = _typed(merged, not_after)
+    reasons = dict.fromkeys(out_of_range, rejects.TIME_OUT_OF_RANGE)
+    return ParsedChunk(
+        rows,
+        _rejects_table(
+            chunk, [*untokenizable, *not_entries, *out_of_range], reasons, untokenizable
+        ),
+    )
 
 
 # -- tokenising ---------------------------------------------------------------
 
 
 def _tokenize_fast(chunk: Chunk) -> tuple[_Tokens | None, list[tuple[int, str]]]:
-    """CSV-read the chunk; return its tokens and the lines left for the slow path."""
-    data = chunk.data
+    """CSV-read the chunk's plain lines; return their tokens and the lines left over."""
     if chunk.lines == 0:
         return None, []
-    # A lone CR is a line end to the CSV reader but not to us: line numbers
-    # would drift. Bytes that are not UTF-8 make the CSV reader fail the
-    # chunk. Both are rare (hostile input), so such a chunk goes slow.
-    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
-        return None, _all_lines(chunk)
-    if not _is_utf8(data):
+    # Bytes that are not UTF-8 make the CSV reader fail the chunk. That is
+    # rare (hostile input), so such a chunk goes slow.
+    if not _is_utf8(chunk.data):
         return None, _all_lines(chunk)
     # From here on the CSV reader may skip its own UTF-8 check (see _read_csv).
+    data, lines, leftovers = _plain_lines(chunk)
+    if not len(lines):
+        return None, leftovers
     width = _likely_width(data)
     read = _read_csv(data, width)
     if read is None:
         return None, _all_lines(chunk)
     table, invalid = read
-    if table.num_rows + len(invalid) != chunk.lines:
-        # An unterminated quote swallowed line ends: this chunk goes slow.
+    if table.num_rows + len(invalid) != len(lines):
         return None, _all_lines(chunk)
-    numbers = _line_numbers(chunk, [number for number, _, _ in invalid])
+    numbers = _skip(lines, [number for number, _, _ in invalid])
     parts = [_from_csv(table, width, numbers)]
-    leftovers: list[tuple[int, str]] = []
     by_width: dict[int, list[tuple[int, str]]] = {}
     for number, actual, text in invalid:
-        by_width.setdefault(actual, []).append((number + chunk.first_line - 1, text))
+        by_width.setdefault(actual, []).append((lines[number - 1].as_py(), text))
     for actual, group in by_width.items():
         regrouped = _regroup(group, actual) if len(group) >= _REGROUP_MIN else None
         if regrouped is None:
@@ -129,13 +185,48 @@ def _tokenize_fast(chunk: Chunk) -> tuple[_Tokens | None, list[tuple[int, str]]]
     return tokens, leftovers
 
 
-def _line_numbers(chunk: Chunk, skipped: list[int]) -> pa.Array:
-    """The chunk's line numbers (int64) less ``skipped`` (1-based within the chunk)."""
-    within = pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), chunk.lines))
-    if skipped:
-        gone = pc.is_in(within, value_set=pa.array(skipped, pa.int64()))
-        within = within.filter(pc.invert(gone))
-    return pc.add(within, chunk.first_line - 1)
+def _plain_lines(chunk: Chunk) -> tuple[bytes, pa.Array, list[tuple[int, str]]]:
+    """The chunk's plainly formed lines (text, line numbers) and the others (``_PLAIN_LINE``).
+
+    Nearly every chunk is plain throughout: one regex pass (RE2, linear)
+    over the whole chunk says so. Otherwise each line is checked.
+    """
+    data = chunk.data
+    first = chunk.first_line
+    # The chunk as one string, without a copy (it was checked to be UTF-8).
+    offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
+    whole = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    if pc.all(pc.match_substring_regex(whole, _PLAIN_CHUNK)).as_py():
+        return data, _positions(chunk.lines, first), []
+    raw = data.split(b"\n")
+    if data.endswith(b"\n"):
+        raw.pop()
+    plain = pc.match_substring_regex(
+        pa.array(raw, pa.large_string()), f"^{_PLAIN_LINE}$"
+    ).to_pylist()
+    kept: list[bytes] = []
+    numbers: list[int] = []
+    others: list[tuple[int, str]] = []
+    for number, (line, ok) in enumerate(zip(raw, plain, strict=True), start=first):
+        if ok:
+            kept.append(line)
+            numbers.append(number)
+        else:
+            others.append((number, decode_line(line)))
+    return b"".join(line + b"\n" for line in kept), pa.array(numbers, pa.int64()), others
+
+
+def _positions(count: int, first: int = 1) -> pa.Array:
+    """``first``, ``first + 1``, ... (``count`` of them, int64)."""
+    return pc.add(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count)), first - 1)
+
+
+def _skip(lines: pa.Array, skipped: list[int]) -> pa.Array:
+    """``lines`` (line numbers, int64) less the ``skipped`` ones (1-based positions)."""
+    if not skipped:
+        return lines
+    gone = pc.is_in(_positions(len(lines)), value_set=pa.array(skipped, pa.int64()))
+    return lines.filter(pc.invert(gone))
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -235,18 +326,18 @@ def _all_lines(chunk: Chunk) -> list[tuple[int, str]]:
     return [(chunk.first_line + i, decode_line(line)) for i, line in enumerate(raw)]
 
 
-def _tokenize_slow(lines: list[tuple[int, str]]) -> tuple[_Tokens | None, list[int]]:
-    """Per-line tokenizer; returns tokens and the lines it could not tokenise."""
+def _tokenize_slow(lines: list[tuple[int, str]]) -> tuple[_Tokens | None, dict[int, str]]:
+    """Per-line tokenizer; returns tokens and the lines it could not tokenise (by number)."""
     if not lines:
-        return None, []
+        return None, {}
     values: list[list[str | None]] = [[] for _ in RAW_NAMES]
     numbers: list[int] = []
     widths: list[int] = []
-    failed: list[int] = []
+    failed: dict[int, str] = {}
     for number, text in lines:
-        fields = tokenize(text)
+        fields = None if _has_separator(text) else _fields(text)
         if fields is None:
-            failed.append(number)
+            failed[number] = text
             continue
         numbers.append(number)
         widths.append(len(fields))
@@ -256,6 +347,31 @@ def _tokenize_slow(lines: list[tuple[int, str]]) -> tuple[_Tokens | None, list[i
         name: pa.array(column, _RAW_TYPE) for name, column in zip(RAW_NAMES, values, strict=True)
     }
     return _Tokens(columns, pa.array(numbers, pa.int64()), pa.array(widths, pa.int32())), failed
+
+
+def _has_separator(text: str) -> bool:
+    return any(separator in text for separator in _SEPARATORS)
+
+
+def _fields(text: str) -> list[str] | None:
+    """A line's fields as the columns hold them; ``None`` for a line that is no entry.
+
+    A field ALB never quotes keeps its quotes when quoted, as AWS's regex
+    reads it (``([^ ]*)``); a quoted ``conn_trace_id`` with a space ends,
+    opening quote kept, at that space (AWS's group stops there). A line
+    quoted so that its fields are out of place is no entry (``fits_layout``).
+    """
+    fields = tokenize_fields(text)
+    if fields is None or not fits_layout(fields):
+        return None
+    values = [field.text for field in fields]
+    for i in BARE_FIELDS:
+        if i < len(fields) and fields[i].quoted:
+            values[i] = f'"{values[i]}"'
+    if len(fields) > _CONN_TRACE_ID and fields[_CONN_TRACE_ID].quoted:
+        value = fields[_CONN_TRACE_ID].text
+        values[_CONN_TRACE_ID] = '"' + value.split(" ", 1)[0] if " " in value else f'"{value}"'
+    return values
 
 
 def _concat(parts: list[_Tokens]) -> _Tokens:
@@ -278,8 +394,8 @@ def _concat(parts: list[_Tokens]) -> _Tokens:
 # -- typed columns ------------------------------------------------------------
 
 
-def _typed(tokens: _Tokens) -> tuple[pa.Table, list[int]]:
-    """Typed entry columns, and the numbers of the lines that are not entries.
+def _typed(tokens: _Tokens, not_after: datetime) -> tuple[pa.Table, list[int], list[int]]:
+    """Typed entry columns, the lines that are not entries, and those dated out of range.
 
     An entry has at least the oldest format's fields and a valid ``time``.
     """
@@ -291,10 +407,20 @@ def _typed(tokens: _Tokens) -> tuple[pa.Table, list[int]]:
 
     time = raw(1)
     timestamp = _timestamp(time)
-    ok = pc.and_(pc.is_valid(timestamp), pc.greater_equal(tokens.n_fields, MIN_FIELDS))
+    entry = pc.and_(pc.is_valid(timestamp), pc.greater_equal(tokens.n_fields, MIN_FIELDS))
+    in_range = pc.fill_null(
+        pc.and_(
+            pc.greater_equal(timestamp, pa.scalar(EARLIEST_TIME, timestamp.type)),
+            pc.less_equal(timestamp, pa.scalar(not_after, timestamp.type)),
+        ),
+        False,
+    )
+    ok = pc.and_(entry, in_range)
     not_entries: list[int] = []
+    out_of_range: list[int] = []
     if not pc.all(ok).as_py():
-        not_entries = tokens.line.filter(pc.invert(ok)).to_pylist()
+        not_entries = tokens.line.filter(pc.invert(entry)).to_pylist()
+        out_of_range = tokens.line.filter(pc.and_(entry, pc.invert(in_range))).to_pylist()
         tokens = _Tokens(
             {name: column.filter(ok) for name, column in tokens.columns.items()},
             tokens.line.filter(ok),
@@ -303,6 +429,7 @@ def _typed(tokens: _Tokens) -> tuple[pa.Table, list[int]]:
         timestamp = timestamp.filter(ok)
         n = len(tokens.line)
         time = raw(1)
+    time = _microsecond_time(time)
 
     client_ip, client_port = _split_host_port(raw(3), r"^(?P<host>.*):(?P<port>[0-9]*)$")
     target_ip, target_port = _split_host_port(raw(4), r"^(?P<host>.*)[:-](?P<port>[0-9]*)$")
@@ -354,7 +481,18 @@ def _typed(tokens: _Tokens) -> tuple[pa.Table, list[int]]:
         **{name: pa.nulls(n, PARSED_SCHEMA.field(name).type) for name in TAG_COLUMNS},
         "source_line": tokens.line,
     }
-    return pa.table(columns, schema=PARSED_SCHEMA), not_entries
+    return pa.table(columns, schema=PARSED_SCHEMA), not_entries, out_of_range
+
+
+def _microsecond_time(time: pa.Array) -> pa.Array:
+    """``time`` with 7 to 9 fractional digits kept to the microsecond (ALB writes 6).
+
+    AWS's table would keep them all; but the classifier reads ``time`` as
+    a microsecond timestamp again, and Arrow refuses to cast such a string.
+    """
+    if (pc.max(pc.utf8_length(time)).as_py() or 0) <= _MICROSECOND_TIME_LENGTH:
+        return time
+    return pc.replace_substring_regex(time, _EXTRA_DIGITS, r"\1Z")
 
 
 def _timestamp(time: pa.Array) -> pa.Array:
@@ -369,20 +507,31 @@ def _timestamp(time: pa.Array) -> pa.Array:
     candidates = time
     if not pc.all(right_shape).as_py():
         candidates = pc.if_else(right_shape, time, pa.scalar(None, pa.string()))
+    candidates = _microsecond_time(candidates)
     try:
-        return pc.cast(candidates, target)
+        timestamp = pc.cast(candidates, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         # Right shape, impossible value (month 13): find them one by one.
-        return pa.array([_one_timestamp(value) for value in candidates.to_pylist()], target)
+        timestamp = pa.concat_arrays([_one_timestamp(value, target) for value in candidates])
+    # Year 0000 parses but no Python datetime holds it: not a time.
+    too_early = pc.fill_null(
+        pc.less(timestamp, pa.scalar(datetime.min.replace(tzinfo=UTC), target)), False
+    )
+    if pc.any(too_early).as_py():
+        timestamp = pc.if_else(too_early, pa.scalar(None, target), timestamp)
+    return timestamp
 
 
-def _one_timestamp(value: str | None) -> object:
-    if value is None:
-        return None
+#: ``2018-07-02T22:23:00.186641Z``: ALB's time, microseconds at most.
+_MICROSECOND_TIME_LENGTH = 27
+_EXTRA_DIGITS = r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})\d{1,3}Z$"
+
+
+def _one_timestamp(value: pa.Scalar, target: pa.DataType) -> pa.Array:
     try:
-        return pc.cast(pa.scalar(value), pa.timestamp("us", tz="UTC")).as_py()
+        return pc.cast(pa.array([value.as_py()], pa.string()), target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
+        return pa.nulls(1, target)
 
 
 def _split_once(field: pa.Array, separator: str, *, last: bool) -> tuple[pa.Array, pa.Array]:
@@ -443,24 +592,28 @@ def _conn_trace_id(field: pa.Array, has_regex_shape: pa.Array) -> pa.Array:
     """conn_trace_id as AWS's trailing ``?([^ ]*)?`` group reads it.
 
     That group captures "" on lines with the classification fields but no
-    conn_trace_id, and, being unquoted, stops at the first space of a
-    quoted value, keeping its opening quote (ALB itself never quotes it).
+    conn_trace_id. A quoted one keeps its quotes (see ``_fields``: only the
+    per-line path meets one).
     """
     if field.null_count:
         field = pc.if_else(pc.and_(pc.is_null(field), has_regex_shape), "", field)
-    spaced = pc.match_substring(field, " ")
-    if pc.any(spaced).as_py():
-        first_word, _ = _split_once(field, " ", last=False)
-        field = pc.if_else(spaced, pc.binary_join_element_wise('"', first_word, ""), field)
     return field
 
 
 def _number(field: pa.Array, to: pa.DataType) -> pa.Array:
-    """Numbers as AWS's table reads them: anything unparseable is null."""
-    try:
-        return pc.cast(field, to)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+    """Numbers as AWS's table reads them: anything unparseable is null.
+
+    Arrow's cast alone would also read ``1e5``, ``inf`` or ``+1``, and only
+    when the whole column casts: it is tried only when every value is made
+    of AWS's characters (``[-.0-9]``), so the verdict is the same whatever
+    the chunk.
+    """
+    only_digits = pc.equal(pc.utf8_length(pc.utf8_trim(field, "-.0123456789")), 0)
+    if pc.all(only_digits).as_py():
+        try:
+            return pc.cast(field, to)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     pattern = r"^-?[0-9]+$" if pa.types.is_integer(to) else r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)$"
     candidates = pc.if_else(
         pc.match_substring_regex(field, pattern), field, pa.scalar(None, pa.string())
@@ -481,14 +634,28 @@ def _number(field: pa.Array, to: pa.DataType) -> pa.Array:
 # -- rejects ------------------------------------------------------------------
 
 
-def _rejects_table(chunk: Chunk, numbers: list[int]) -> pa.Table:
-    """Rejected lines with their text and a reason (``rejects`` has the codes)."""
+def _rejects_table(
+    chunk: Chunk, numbers: list[int], known: dict[int, str], decoded: dict[int, str]
+) -> pa.Table:
+    """Rejected lines with their text and a reason (``rejects`` has the codes).
+
+    ``known`` holds the reasons the parser decided itself; the others are
+    read from the text. ``decoded`` holds texts already decoded: a long
+    line is not split out of the chunk again.
+    """
     if not numbers:
         return REJECTS_SCHEMA.empty_table()
     numbers = sorted(numbers)
-    raw = chunk.data.split(b"\n")
-    texts = [decode_line(raw[number - chunk.first_line]) for number in numbers]
-    reasons = [rejects.reason(text) for text in texts]
+    if all(number in decoded for number in numbers):
+        texts = [decoded[number] for number in numbers]
+    else:
+        raw = chunk.data.split(b"\n")
+        texts = [decode_line(raw[number - chunk.first_line]) for number in numbers]
+        del raw
+    reasons = [
+        known.get(number) or rejects.reason(text)
+        for number, text in zip(numbers, texts, strict=True)
+    ]
     return pa.table(
         {
             "source_key": pa.nulls(len(numbers), pa.string()),

@@ -12,7 +12,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +24,7 @@ from alb502.errors import Deadline
 from alb502.measure import Measure, MinuteCounts
 from alb502.parser import parse_chunk
 from alb502.reader import Chunk, parse_s3_uri, read_chunks
+from alb502.rejects import EARLIEST_DAY
 from alb502.timeline import ChunkTimeline, ObjectTimeline, chunk_timeline
 from alb502.writer import ObjectOutput
 
@@ -194,12 +195,17 @@ def _prepare_ahead(chunks: Iterator[Chunk]) -> Generator[tuple[_Prepared, bool]]
 def _rejects_day(first_day: str | None, interval_end: datetime | None) -> str:
     """Rejected lines have no trusted time: file them under the object's day.
 
-    That is the day of its first entry, else the day its 5-minute interval
-    starts (from its name), else 1970-01-01: always the same for the same
-    object, so re-processing overwrites.
+    That is the day of its first entry (the parser keeps entries inside the
+    ``day`` projection's range), else the day its 5-minute interval starts
+    (from its name) when Athena's ``day`` projection offers it, else the
+    day of processing. The first two are the same for the same object, so
+    re-processing overwrites.
     """
     if first_day is not None:
         return first_day
+    today = datetime.now(UTC).date()
     if interval_end is not None:
-        return (interval_end - timedelta(minutes=5)).strftime("%Y-%m-%d")
-    return "1970-01-01"
+        day = (interval_end - timedelta(minutes=5)).date()
+        if date.fromisoformat(EARLIEST_DAY) <= day <= today + timedelta(days=1):
+            return day.isoformat()
+    return today.isoformat()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from alb502.fields import ISO_TIME_PATTERN, MIN_FIELDS
-from alb502.tokenizer import tokenize
+from alb502.tokenizer import fits_layout, tokenize_fields
 
 BLANK_LINE = "blank_line"
 #: The line ALB writes in ``ELBAccessLogTestFile`` when logging is enabled.
@@ -20,12 +20,23 @@ NLB_ENTRY = "nlb_entry"
 CLASSIC_ELB_ENTRY = "classic_elb_entry"
 #: An ALB connection-log entry (``<time> <client ip> <client port> <listener port> ...``).
 CONNECTION_LOG_ENTRY = "connection_log_entry"
-#: A ``"`` that opens a field and never closes it.
+#: A ``"`` that opens a field and never closes it, or a raw one inside a
+#: field that puts the later fields out of place (``tokenizer.fits_layout``).
 UNBALANCED_QUOTES = "unbalanced_quotes"
 #: Fewer fields than the oldest ALB format (through ``trace_id``): truncated.
 TOO_FEW_FIELDS = "too_few_fields"
 #: The ``time`` field (second) is not an ISO 8601 UTC time.
 BAD_TIME = "bad_time"
+#: A ``time`` before ``EARLIEST_DAY`` or more than a day in the future:
+#: Athena's ``day`` projection would never show such an entry.
+TIME_OUT_OF_RANGE = "time_out_of_range"
+#: A CR not followed by LF, VT, FF, NEL, U+2028 or U+2029 inside the line:
+#: ALB ends lines with LF only, so this is entries run together.
+STRAY_LINE_SEPARATOR = "stray_line_separator"
+
+#: The first day an entry may have (ALB began in 2016); also the first
+#: day of the Glue tables' ``day`` projection (``infra.lake``).
+EARLIEST_DAY = "2015-01-01"
 
 REASONS: tuple[str, ...] = (
     BLANK_LINE,
@@ -36,7 +47,13 @@ REASONS: tuple[str, ...] = (
     UNBALANCED_QUOTES,
     TOO_FEW_FIELDS,
     BAD_TIME,
+    TIME_OUT_OF_RANGE,
+    STRAY_LINE_SEPARATOR,
 )
+#: Characters some reader takes as a line end (``str.splitlines`` does),
+#: besides the LF that ends every line. A CR just before the LF is a CRLF
+#: line end and never reaches here (``tokenizer.decode_line``).
+LINE_SEPARATORS = "\r\x0b\x0c\x85\u2028\u2029"
 
 _ISO_TIME = re.compile(ISO_TIME_PATTERN)
 _PORT = re.compile(r"^\d{1,5}$")
@@ -46,17 +63,19 @@ def reason(line: str) -> str:
     """The reason code for a line that did not parse as an ALB entry."""
     if not line.strip():
         return BLANK_LINE
+    if any(separator in line for separator in LINE_SEPARATORS):
+        return STRAY_LINE_SEPARATOR
     if line.startswith("Enable AccessLog for ELB:"):
         return TEST_MESSAGE
-    fields = line.split(" ")
+    fields = line.split(" ", 4)  # the first four fields decide; a long line stays cheap
     if len(fields) > 3 and fields[0] == "tls" and fields[3].startswith("net/"):
         return NLB_ENTRY
     if _ISO_TIME.match(fields[0]):
         if len(fields) > 3 and _PORT.match(fields[2]) and _PORT.match(fields[3]):
             return CONNECTION_LOG_ENTRY
         return CLASSIC_ELB_ENTRY
-    tokens = tokenize(line)
-    if tokens is None:
+    tokens = tokenize_fields(line)
+    if tokens is None or not fits_layout(tokens):
         return UNBALANCED_QUOTES
     if len(tokens) < MIN_FIELDS:
         return TOO_FEW_FIELDS

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -91,21 +93,40 @@ def path(rows: pa.Table) -> pa.Array:
 
 
 def creation_us(rows: pa.Table) -> pa.Array:
-    """``request_creation_time`` in µs since the epoch, ``time`` where it is missing.
+    """``request_creation_time`` in µs since the epoch, ``time`` where it is unusable.
 
-    Older log formats end before it, and ``-`` stands for none.
+    Older log formats end before it, ``-`` stands for none, and a damaged
+    line can hold anything: such values fall back to ``time`` (which the
+    parser validated), never an error.
     """
     created = rows.column("request_creation_time")
     try:
         return _us(created)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        usable = pc.fill_null(pc.match_substring_regex(created, r"^\d{4}-\d\d-\d\dT.*Z$"), False)
-        return _us(pc.if_else(usable, created, rows.column("time")))
+        # Rare (a chunk with a damaged value): value by value, then fall back.
+        parsed = pa.array([_one_us(value) for value in created.to_pylist()], pa.int64())
+        return _array(pc.if_else(pc.is_valid(parsed), parsed, time_us(rows)))
+
+
+def _one_us(value: str | None) -> int | None:
+    """One ISO 8601 UTC time in µs (fraction cut to 6 digits), or None."""
+    if value is None or not _ISO_UTC.match(value):
+        return None
+    whole, _, fraction = value[:-1].partition(".")
+    try:
+        stamp = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    micros = int((fraction + "000000")[:6]) if fraction else 0
+    return int(stamp.timestamp()) * 1_000_000 + micros
 
 
 def time_us(rows: pa.Table) -> pa.Array:
     """``time`` (already validated by the parser) in µs since the epoch."""
     return _us(rows.column("time"))
+
+
+_ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 
 
 def _us(times: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -486,7 +486,7 @@ def test_glue_tables_describe_the_writer_schema(default_synth: Synth, table: str
     assert params["projection.enabled"] == "true"
     assert params["projection.day.type"] == "date"
     assert params["projection.day.format"] == "yyyy-MM-dd"
-    assert params["projection.day.range"] == "2015-01-01,NOW"
+    assert params["projection.day.range"] == "2015-01-01,NOW+1DAYS"
     assert params["storage.location.template"] == {
         "Fn::Join": ["", ["s3://", {"Ref": lake_id}, f"/{table}/day=${{day}}/"]]
     }
