@@ -312,9 +312,9 @@ def test_a_failed_redelivery_keeps_the_lake_as_it_was(
     s3.upload_file(str(path), pipeline.log_bucket, key)
     assert QueueRunner(aws, pipeline).drain().failed == []
     before = lake_snapshot(aws, pipeline)
-    assert len(before) == 2  # the rows' day and the rejects
+    assert len(before) == 3  # the rows' day, its tagged rows, and the rejects
 
-    # The same key again, with other content; the second of its two uploads fails.
+    # The same key again, with other content; the second of its uploads fails.
     (tmp_path / "v2").mkdir()
     _, other, _ = make_object(tmp_path / "v2", seed=7, lines=600)
     s3.upload_file(str(other), pipeline.log_bucket, key)
