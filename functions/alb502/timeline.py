@@ -52,6 +52,8 @@ _OTHER, _RESPONSE, _FAILED, _NONE = 0, 1, 2, 3
 # Sort keys pack a target number and a time into one int64 with room for
 # the window's markers (x3): 61 bits, the time taking what the targets leave.
 _KEY_BITS = 61
+#: Entries whose timelines are worked on at once at the end of an object.
+_GROUP_ROWS = 262_144
 #: URL counts kept in memory before they are staged on disk.
 _URL_ROWS_KEPT = 131_072
 
@@ -286,40 +288,32 @@ class ObjectTimeline:
     def _entry_evidence(self) -> pa.Table:
         if not self._entries:
             return _EMPTY_EVIDENCE
-        entries = pa.concat_tables(self._entries).unify_dictionaries().combine_chunks()
+        # One dictionary for target_ip across chunks, without copying the rows.
+        chunks = pa.concat_tables(self._entries).unify_dictionaries().to_batches()
         self._entries.clear()
-        kind = entries.column("kind").chunk(0)
-        ip = entries.column("target_ip").chunk(0).indices
-        port = pc.fill_null(pc.cast(entries.column("target_port").chunk(0), pa.int64()), 0)
-        target = pc.add(pc.multiply(pc.cast(ip, pa.int64()), 1 << 16), port)
-        failing = pc.unique(target.filter(pc.equal(kind, _FAILED)))
+        targets = [_target_numbers(batch) for batch in chunks]
+        failing = pc.unique(
+            pa.chunked_array(
+                [
+                    t.filter(pc.equal(b.column("kind"), _FAILED))
+                    for t, b in zip(targets, chunks, strict=True)
+                ],
+                pa.int64(),
+            )
+        )
         if len(failing) == 0:
             return _EMPTY_EVIDENCE
-        # Only the timelines of targets that failed somewhere are read.
-        keep = pc.and_(pc.not_equal(kind, _NONE), pc.is_in(target, failing))
-        tid = pc.cast(pc.index_in(target.filter(keep), failing), pa.int64())
-        del target, ip, port
-        kept = entries.select(["created", "kind", "source_line"]).filter(keep)
-        del entries, kind, keep
-        created = kept.column("created").chunk(0)
-        origin = pc.min(created).as_py() - _WINDOW_US
-        # One int64 per entry orders by target, then time: a single-key sort.
         # (A span beyond 2**40 µs, 12 days, is clipped: not one object's.)
         time_bits = min(_KEY_BITS - len(failing).bit_length(), 41)
-        offset = pc.min_element_wise(
-            pc.subtract(created, origin), (1 << time_bits) - 1 - _WINDOW_US
-        )
-        key = pc.add(pc.shift_left(tid, time_bits), offset)
-        del tid, offset, created
-        order = pc.sort_indices(key)  # stable: ties keep line order
+        origin = min(pc.min(b.column("created")).as_py() for b in chunks) - _WINDOW_US
         last = None if self.last is None else self.last - origin
-        return _evidence(
-            pc.take(key, order),
-            pc.take(kept.column("kind").chunk(0), order),
-            pc.take(kept.column("source_line").chunk(0), order),
-            last,
-            time_bits,
-        )
+        # Only the timelines of targets that failed somewhere are read, a
+        # group of targets at a time: memory follows the group, not the object.
+        parts = [
+            _evidence(*_group_timeline(chunks, targets, group, origin, time_bits), last, time_bits)
+            for group in _target_groups(chunks, targets, failing)
+        ]
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
     def _concentrated_paths(self) -> pa.Array:
         if not self._dispatched:
@@ -369,6 +363,68 @@ _EMPTY_EVIDENCE = pa.schema(
         ("ever_responded", pa.bool_()),
     ]
 ).empty_table()
+
+
+def _target_numbers(batch: pa.RecordBatch) -> pa.Array:
+    """One int64 per entry for its target: ip's dictionary index and port."""
+    ip = pc.cast(batch.column("target_ip").indices, pa.int64())
+    port = pc.fill_null(pc.cast(batch.column("target_port"), pa.int64()), 0)
+    return pc.add(pc.multiply(ip, 1 << 16), port)
+
+
+def _target_groups(
+    chunks: list[pa.RecordBatch], targets: list[pa.Array], failing: pa.Array
+) -> list[pa.Array]:
+    """The failing targets in groups of about ``_GROUP_ROWS`` entries (a bigger
+    target is a group of its own), each group given as its targets' numbers."""
+    entries = pa.chunked_array(
+        [
+            t.filter(pc.not_equal(b.column("kind"), _NONE))
+            for t, b in zip(targets, chunks, strict=True)
+        ],
+        pa.int64(),
+    )
+    counts = pc.value_counts(entries.filter(pc.is_in(entries, failing)))
+    groups: list[list[int]] = [[]]
+    rows = 0
+    for target, count in zip(
+        counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+    ):
+        if rows and rows + count > _GROUP_ROWS:
+            groups.append([])
+            rows = 0
+        groups[-1].append(target)
+        rows += count
+    return [pa.array(group, pa.int64()) for group in groups if group]
+
+
+def _group_timeline(
+    chunks: list[pa.RecordBatch],
+    targets: list[pa.Array],
+    group: pa.Array,
+    origin: int,
+    time_bits: int,
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """The group's entries sorted by target, then time: sort key, kind, line."""
+    keys, kinds, lines = [], [], []
+    for batch, target in zip(chunks, targets, strict=True):
+        keep = pc.and_(pc.not_equal(batch.column("kind"), _NONE), pc.is_in(target, group))
+        tid = pc.index_in(target.filter(keep), group)
+        offset = pc.min_element_wise(
+            pc.subtract(batch.column("created").filter(keep), origin),
+            (1 << time_bits) - 1 - _WINDOW_US,
+        )
+        # One int64 per entry orders by target, then time: a single-key sort.
+        keys.append(pc.add(pc.shift_left(pc.cast(tid, pa.int64()), time_bits), offset))
+        kinds.append(batch.column("kind").filter(keep))
+        lines.append(batch.column("source_line").filter(keep))
+    key = pa.concat_arrays(keys)
+    order = pc.sort_indices(key)  # stable: ties keep line order
+    return (
+        pc.take(key, order),
+        pc.take(pa.concat_arrays(kinds), order),
+        pc.take(pa.concat_arrays(lines), order),
+    )
 
 
 def _evidence(
