@@ -22,6 +22,7 @@ from alb502.errors import Alb502Error, InputError
 from alb502.layout import LOG_SUFFIXES, ObjectKind, object_kind, stem
 from alb502.pipeline import ObjectReport, process_object
 from alb502.reader import aws_errors, parse_s3_uri, s3_client
+from alb502.report import SECTIONS
 
 PROCESS_EXAMPLES = """\
 examples:
@@ -79,6 +80,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    summary: str,
+    description: str,
+    examples: str,
+) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` shows its description and examples as written."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alb502",
@@ -87,13 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alb502 {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    process = commands.add_parser(
+    process = _command(
+        commands,
         "process",
-        help="parse ALB access logs, tag every 502, write the Parquet lake",
+        summary="parse ALB access logs, tag every 502, write the Parquet lake",
         description="Parse ALB access logs, tag every 502 with its cause, and write "
         "alb_logs/ and alb_log_rejects/ Parquet partitions under --out.",
-        epilog=PROCESS_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=PROCESS_EXAMPLES,
     )
     process.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory or s3:// URI")
     process.add_argument(
@@ -102,16 +121,16 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     process.set_defaults(run=_process)
 
-    report = commands.add_parser(
+    report = _command(
+        commands,
         "report",
-        help="the incident report over a lake: causes, load balancers, targets, paths, "
+        summary="the incident report over a lake: causes, load balancers, targets, paths, "
         "timeline, what changed, remedies",
         description="The incident report over a local or s3:// lake written by alb502:\n"
         "tagged 5xx (every 502 and the load balancer's own 5xx) by cause, load\n"
         "balancer, target group, target (with its evidence) and path, a timeline\n"
         "by cause, what rose against a baseline window, and what to do per cause.",
-        epilog=REPORT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=REPORT_EXAMPLES,
     )
     report.add_argument("lake", metavar="LAKE", help="lake directory or s3:// URI")
     window = report.add_argument_group("window")
@@ -150,9 +169,9 @@ def _parser() -> argparse.ArgumentParser:
     output.add_argument(
         "--section",
         default="causes",
-        choices=_report_sections(),
+        choices=SECTIONS,
         metavar="NAME",
-        help="the section --format csv prints (default causes): " + ", ".join(_report_sections()),
+        help="the section --format csv prints (default causes): " + ", ".join(SECTIONS),
     )
     output.add_argument("--html", metavar="FILE", help="also write the report as one HTML page")
     output.add_argument(
@@ -355,22 +374,6 @@ class _Progress:
 # -- report ----------------------------------------------------------------------
 
 
-def _report_sections() -> tuple[str, ...]:
-    # The names only; importing alb502.report would load pyarrow for --help.
-    return (
-        "causes",
-        "status_codes",
-        "load_balancers",
-        "target_groups",
-        "targets",
-        "paths",
-        "timeline",
-        "changes",
-        "error_reasons",
-        "rejects",
-    )
-
-
 def _report(args: argparse.Namespace) -> int:
     from alb502 import report, report_render
 
@@ -445,13 +448,13 @@ anything is sent), 2 on a usage error.
 
 
 def _add_backfill(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    backfill = commands.add_parser(
+    backfill = _command(
+        commands,
         "backfill",
-        help="queue a log bucket's existing access logs for the deployed function",
+        summary="queue a log bucket's existing access logs for the deployed function",
         description="Queue the access logs of a date range in an ALB log bucket for the "
         "deployed alb502 function, as S3 notifications on its SQS queue.",
-        epilog=BACKFILL_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=BACKFILL_EXAMPLES,
     )
     backfill.add_argument("logs", metavar="s3://LOGBUCKET/PREFIX", help="where the ALBs log to")
     backfill.add_argument(
@@ -589,13 +592,13 @@ class _ListQueries(argparse.Action):
 
 
 def _add_query_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    query = commands.add_parser(
+    query = _command(
+        commands,
         "query",
-        help="run one of the Athena saved queries locally over a lake, for a time window",
+        summary="run one of the Athena saved queries locally over a lake, for a time window",
         description="Run an Athena saved query (infra/queries/NAME.sql) on DuckDB over a "
         "local lake, for the window [--since, --until).",
-        epilog=QUERY_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=QUERY_EXAMPLES,
     )
     query.add_argument("name", metavar="NAME", help="saved query name (see --list)")
     query.add_argument("lake", metavar="LAKE", help="lake directory")
