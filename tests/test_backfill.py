@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from aws_fixtures import moto_server
 from botocore.stub import Stubber
 
 from alb502 import cli, reader
@@ -26,7 +27,7 @@ from alb502.backfill import (
     queue_region,
     send_batch,
 )
-from alb502.dev.local import ACCOUNT, LocalAws, Pipeline, QueueRunner, create_pipeline, local_aws
+from alb502.dev.local import ACCOUNT, LocalAws, Pipeline, QueueRunner, create_pipeline
 from alb502.dev.traffic import generate_lines, object_key, write_object
 from alb502.errors import BackfillError
 from alb502.handler import object_refs
@@ -210,10 +211,8 @@ def test_usage_errors_are_one_line(
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[LocalAws]:
-    with local_aws() as running:
-        reader._s3_client.cache_clear()
+    with moto_server() as running:
         yield running
-    reader._s3_client.cache_clear()
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from urllib.parse import quote_plus
 
 import pyarrow.parquet as pq
 import pytest
+from aws_fixtures import moto_server
 
-from alb502 import cli, handler, reader
+from alb502 import cli, handler
 from alb502.dev.local import (
     ACCOUNT,
     REGION,
@@ -27,7 +28,6 @@ from alb502.dev.local import (
     QueueRunner,
     create_pipeline,
     download_prefix,
-    local_aws,
 )
 from alb502.dev.traffic import CAUSE_OF_KIND, generate_lines, object_key, write_object
 from alb502.metrics import parse_emf
@@ -43,10 +43,8 @@ BAD_LINES = ["this is not an ALB log line", 'https 2026-11-20T12:00:00.000000Z "
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[LocalAws]:
-    with local_aws() as running:
-        reader._s3_client.cache_clear()
+    with moto_server() as running:
         yield running
-    reader._s3_client.cache_clear()
 
 
 @pytest.fixture
@@ -312,9 +310,9 @@ def test_a_failed_redelivery_keeps_the_lake_as_it_was(
     s3.upload_file(str(path), pipeline.log_bucket, key)
     assert QueueRunner(aws, pipeline).drain().failed == []
     before = lake_snapshot(aws, pipeline)
-    assert len(before) == 2  # the rows' day and the rejects
+    assert len(before) == 3  # alb_logs, alb_errors (its tagged rows) and the rejects
 
-    # The same key again, with other content; the second of its two uploads fails.
+    # The same key again, with other content; the second of its three uploads fails.
     (tmp_path / "v2").mkdir()
     _, other, _ = make_object(tmp_path / "v2", seed=7, lines=600)
     s3.upload_file(str(other), pipeline.log_bucket, key)
