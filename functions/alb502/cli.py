@@ -28,7 +28,12 @@ PROCESS_EXAMPLES = """\
 examples:
   alb502 process AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/20/
   alb502 process --out /tmp/lake one.log.gz other.log
-  alb502 process --out s3://my-lake/alb502 s3://my-alb-logs/AWSLogs/123456789012/
+  alb502 process --out s3://LAKE-BUCKET s3://my-alb-logs/AWSLogs/123456789012/
+
+An s3:// --out is the lake's root: the deployed stack's Glue tables read
+s3://LAKE-BUCKET/alb_logs/ and the like, so give the stack output
+LakeBucketName with nothing after it. To back-fill a deployed stack from
+existing logs, prefer `alb502 backfill` (the Lambda fleet does the work).
 
 INPUT is a .log.gz or .log file, a directory (walked for .log.gz, .log and
 .gz files), or an s3:// URI of an object or a prefix (the endpoint comes
@@ -44,7 +49,7 @@ usage error.
 REPORT_EXAMPLES = """\
 examples:
   alb502 report lake
-  alb502 report --since 2h s3://my-lake/alb502/
+  alb502 report --since 2h s3://LAKE-BUCKET/
   alb502 report --since 2026-11-20T10:00Z --until 2026-11-20T11:00Z --lb my-alb lake
   alb502 report --since 1h --compare-to 1d --cause target_restarting lake
   alb502 report --since 6h --format json lake > report.json
@@ -55,8 +60,8 @@ LAKE is a lake directory or the s3:// URI of a deployed lake (credentials
 from the usual AWS chain; the endpoint from AWS_ENDPOINT_URL_S3 or
 AWS_ENDPOINT_URL when set). Only the day partitions the window touches are
 read; tagged rows come from alb_errors when the lake has it. Times are ISO
-8601 (UTC unless they carry an offset) or relative to now: 90s, 30m, 2h, 1d,
-1w. Without --since the report covers the whole lake and compares nothing.
+8601 (UTC unless they carry an offset), now, or relative to now: 90s, 30m,
+2h, 1d, 1w. Without --since the report covers the whole lake and compares nothing.
 --compare-to: by default the same length just before the window; a
 duration (1d) for the same window that long before; a time for a window of
 the same length starting then; 'none' for no comparison. Filters take one
@@ -109,9 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     process = _command(
         commands,
         "process",
-        summary="parse ALB access logs, tag every 502, write the Parquet lake",
-        description="Parse ALB access logs, tag every 502 with its cause, and write "
-        "alb_logs/ and alb_log_rejects/ Parquet partitions under --out.",
+        summary="parse ALB access logs, tag every 502 and load-balancer 5xx, write the lake",
+        description="Parse ALB access logs, tag every 502 (and every 5xx the load balancer "
+        "produced itself) with its cause, and write alb_logs/, alb_errors/ and "
+        "alb_log_rejects/ Parquet partitions under --out.",
         examples=PROCESS_EXAMPLES,
     )
     process.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory or s3:// URI")
@@ -134,7 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("lake", metavar="LAKE", help="lake directory or s3:// URI")
     window = report.add_argument_group("window")
-    window.add_argument("--since", metavar="TIME", help="start (ISO time or relative: 2h, 30m, 1d)")
+    window.add_argument(
+        "--since", metavar="TIME", help="start (ISO time, now, or relative: 2h, 30m, 1d)"
+    )
     window.add_argument(
         "--until",
         metavar="TIME",
@@ -330,7 +338,8 @@ class _Totals:
             lines.append(f"other load-balancer 5xx: {sum(self.other_5xx.values()):,}")
             for cause, count in self.other_5xx.most_common():
                 lines.append(f"  {count:>8,}  {cause}")
-        # `alb502 report` reads a local lake; an S3 lake is for Athena.
+        # The hint for a local lake only: an S3 lake's report needs the reader's
+        # credentials, and the README's Athena section is the usual next step there.
         local = self.objects and not out.startswith("s3://")
         lines.append(f"lake: {out}" + (f"   next: alb502 report {out}" if local else ""))
         return "\n".join(lines)
@@ -605,8 +614,8 @@ def _add_query_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     query.add_argument(
         "--since",
         metavar="TIME",
-        help="window start: ISO 8601 UTC (2026-12-01T04:00:00Z) or a duration before now "
-        "(30m, 2h, 7d); default: 24 hours before --until",
+        help="window start: ISO 8601, UTC unless it has an offset (2026-12-01T04:00:00Z), "
+        "now, or a duration before now (30m, 2h, 7d); default: 24 hours before --until",
     )
     query.add_argument("--until", metavar="TIME", help="window end, same forms (default: now)")
     query.add_argument(
