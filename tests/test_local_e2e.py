@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from urllib.parse import quote_plus
 
 import pyarrow.parquet as pq
 import pytest
-from aws_fixtures import moto_server
+from aws_fixtures import moto_server, new_pipeline
 
 from alb502 import cli, handler
 from alb502.dev.local import (
@@ -26,7 +25,6 @@ from alb502.dev.local import (
     LocalAws,
     Pipeline,
     QueueRunner,
-    create_pipeline,
     download_prefix,
 )
 from alb502.dev.traffic import CAUSE_OF_KIND, generate_lines, object_key, write_object
@@ -49,14 +47,7 @@ def aws() -> Iterator[LocalAws]:
 
 @pytest.fixture
 def pipeline(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    suffix = uuid.uuid4().hex[:8]
-    made = create_pipeline(
-        aws, log_bucket=f"logs-{suffix}", lake_bucket=f"lake-{suffix}", queue=f"q-{suffix}"
-    )
-    monkeypatch.setenv("ALB502_LAKE", made.lake)
-    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
-    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
-    return made
+    return new_pipeline(aws, monkeypatch)
 
 
 def make_object(
