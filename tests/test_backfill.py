@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -14,6 +13,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from aws_fixtures import moto_server, new_pipeline
 from botocore.stub import Stubber
 
 from alb502 import cli, reader
@@ -26,7 +26,7 @@ from alb502.backfill import (
     queue_region,
     send_batch,
 )
-from alb502.dev.local import ACCOUNT, LocalAws, Pipeline, QueueRunner, create_pipeline, local_aws
+from alb502.dev.local import ACCOUNT, LocalAws, Pipeline, QueueRunner
 from alb502.dev.traffic import generate_lines, object_key, write_object
 from alb502.errors import BackfillError
 from alb502.handler import object_refs
@@ -210,26 +210,19 @@ def test_usage_errors_are_one_line(
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[LocalAws]:
-    with local_aws() as running:
-        reader._s3_client.cache_clear()
+    with moto_server() as running:
         yield running
-    reader._s3_client.cache_clear()
 
 
 @pytest.fixture
 def pipeline(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     """A deployment whose log bucket already holds history: no notification
     for those objects, an empty queue."""
-    suffix = uuid.uuid4().hex[:8]
-    made = create_pipeline(
-        aws, log_bucket=f"logs-{suffix}", lake_bucket=f"lake-{suffix}", queue=f"q-{suffix}"
-    )
+    made = new_pipeline(aws, monkeypatch)
     aws.client("s3").put_bucket_notification_configuration(
         Bucket=made.log_bucket, NotificationConfiguration={}
     )
     aws.client("sqs").purge_queue(QueueUrl=made.queue_url)  # the s3:TestEvent
-    monkeypatch.setenv("ALB502_LAKE", made.lake)
-    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
     return made
 
 

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote_plus
 
-import boto3
 import pytest
+from aws_fixtures import mocked_s3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.response import StreamingBody
-from moto import mock_aws
 
 from alb502 import handler, reader
 from alb502.dev.local import FakeContext, sqs_event
@@ -78,19 +77,11 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        reader._s3_client.cache_clear()
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
+    with mocked_s3(monkeypatch, BUCKET) as client:
         path = tmp_path / "object.log.gz"
         write_object(path, generate_lines(load_balancer=LB, start=START, lines=2000, seed=11))
         client.upload_file(str(path), BUCKET, KEY)
         yield client
-    reader._s3_client.cache_clear()
 
 
 def lake_files(lake: Path) -> list[str]:
@@ -350,14 +341,14 @@ def silent_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    reader._s3_client.cache_clear()
+    reader.reset_clients()
     yield endpoint
     stop.set()
     thread.join()
     for connection in held:
         connection.close()
     server.close()
-    reader._s3_client.cache_clear()
+    reader.reset_clients()
 
 
 def test_a_silent_s3_is_given_up_before_the_deadline(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,17 +16,16 @@ from urllib.parse import quote_plus
 
 import pyarrow.parquet as pq
 import pytest
+from aws_fixtures import moto_server, new_pipeline
 
-from alb502 import cli, handler, reader
+from alb502 import cli, handler
 from alb502.dev.local import (
     ACCOUNT,
     REGION,
     LocalAws,
     Pipeline,
     QueueRunner,
-    create_pipeline,
     download_prefix,
-    local_aws,
 )
 from alb502.dev.traffic import CAUSE_OF_KIND, generate_lines, object_key, write_object
 from alb502.metrics import parse_emf
@@ -43,22 +41,13 @@ BAD_LINES = ["this is not an ALB log line", 'https 2026-11-20T12:00:00.000000Z "
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[LocalAws]:
-    with local_aws() as running:
-        reader._s3_client.cache_clear()
+    with moto_server() as running:
         yield running
-    reader._s3_client.cache_clear()
 
 
 @pytest.fixture
 def pipeline(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    suffix = uuid.uuid4().hex[:8]
-    made = create_pipeline(
-        aws, log_bucket=f"logs-{suffix}", lake_bucket=f"lake-{suffix}", queue=f"q-{suffix}"
-    )
-    monkeypatch.setenv("ALB502_LAKE", made.lake)
-    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
-    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
-    return made
+    return new_pipeline(aws, monkeypatch)
 
 
 def make_object(
@@ -312,9 +301,9 @@ def test_a_failed_redelivery_keeps_the_lake_as_it_was(
     s3.upload_file(str(path), pipeline.log_bucket, key)
     assert QueueRunner(aws, pipeline).drain().failed == []
     before = lake_snapshot(aws, pipeline)
-    assert len(before) == 3  # the rows' day, its tagged rows, and the rejects
+    assert len(before) == 3  # alb_logs, alb_errors (its tagged rows) and the rejects
 
-    # The same key again, with other content; the second of its uploads fails.
+    # The same key again, with other content; the second of its three uploads fails.
     (tmp_path / "v2").mkdir()
     _, other, _ = make_object(tmp_path / "v2", seed=7, lines=600)
     s3.upload_file(str(other), pipeline.log_bucket, key)

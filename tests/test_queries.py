@@ -316,6 +316,9 @@ def test_a_question_mark_in_a_string_or_comment_is_not_a_parameter(tmp_path: Pat
         ("2h", datetime(2026, 12, 1, 3, 0, tzinfo=UTC)),
         ("30m", datetime(2026, 12, 1, 4, 30, tzinfo=UTC)),
         ("7d", datetime(2026, 11, 24, 5, 0, tzinfo=UTC)),
+        # The forms `alb502 report` took before it shared this parser.
+        ("1.5h", datetime(2026, 12, 1, 3, 30, tzinfo=UTC)),
+        ("now", datetime(2026, 12, 1, 5, 0, tzinfo=UTC)),
         ("2026-11-30T22:15:00Z", datetime(2026, 11, 30, 22, 15, tzinfo=UTC)),
         ("2026-11-30T23:15:00+01:00", datetime(2026, 11, 30, 22, 15, tzinfo=UTC)),
         ("2026-11-30 22:15", datetime(2026, 11, 30, 22, 15, tzinfo=UTC)),

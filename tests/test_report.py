@@ -22,7 +22,8 @@ from report_lake import (
 )
 
 from alb502.errors import InputError
-from alb502.report import Filters, Report, Window, baseline_of, build, parse_time, window_of
+from alb502.query import parse_time
+from alb502.report import Filters, Report, Window, baseline_of, build, window_of
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def test_cli_relative_window(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     [
         (["{missing}"], "{missing}: no such directory"),
         (["{empty}"], "{empty}: not an alb502 lake"),
-        (["--since", "yesterday", "{lake}"], "'yesterday': not a time"),
+        (["--since", "yesterday", "{lake}"], "'yesterday' is not a time"),
         (["--cause", "keepalive", "{lake}"], "unknown cause 'keepalive'"),
         (["--status", "404", "{lake}"], "status 404 is not a 5xx"),
         (["--compare-to", "1d", "{lake}"], "--compare-to needs a window"),

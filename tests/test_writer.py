@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
+from aws_fixtures import mocked_s3
 from boto3.exceptions import S3UploadFailedError
-from moto import mock_aws
 
 from alb502 import reader, writer
 from alb502.errors import Deadline
@@ -61,16 +60,8 @@ class FlakyUploads:
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        reader._s3_client.cache_clear()
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=LAKE_BUCKET)
+    with mocked_s3(monkeypatch, LAKE_BUCKET) as client:
         yield client
-    reader._s3_client.cache_clear()
 
 
 def s3_lake(client: Any, prefix: str) -> dict[str, bytes]:

@@ -22,12 +22,18 @@ from alb502.errors import Alb502Error, InputError
 from alb502.layout import LOG_SUFFIXES, ObjectKind, object_kind, stem
 from alb502.pipeline import ObjectReport, process_object
 from alb502.reader import aws_errors, parse_s3_uri, s3_client
+from alb502.report import SECTIONS
 
 PROCESS_EXAMPLES = """\
 examples:
   alb502 process AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/20/
   alb502 process --out /tmp/lake one.log.gz other.log
-  alb502 process --out s3://my-lake/alb502 s3://my-alb-logs/AWSLogs/123456789012/
+  alb502 process --out s3://LAKE-BUCKET s3://my-alb-logs/AWSLogs/123456789012/
+
+An s3:// --out is the lake's root: the deployed stack's Glue tables read
+s3://LAKE-BUCKET/alb_logs/ and the like, so give the stack output
+LakeBucketName with nothing after it. To back-fill a deployed stack from
+existing logs, prefer `alb502 backfill` (the Lambda fleet does the work).
 
 INPUT is a .log.gz or .log file, a directory (walked for .log.gz, .log and
 .gz files), or an s3:// URI of an object or a prefix (the endpoint comes
@@ -43,7 +49,7 @@ usage error.
 REPORT_EXAMPLES = """\
 examples:
   alb502 report lake
-  alb502 report --since 2h s3://my-lake/alb502/
+  alb502 report --since 2h s3://LAKE-BUCKET/
   alb502 report --since 2026-11-20T10:00Z --until 2026-11-20T11:00Z --lb my-alb lake
   alb502 report --since 1h --compare-to 1d --cause target_restarting lake
   alb502 report --since 6h --format json lake > report.json
@@ -54,8 +60,8 @@ LAKE is a lake directory or the s3:// URI of a deployed lake (credentials
 from the usual AWS chain; the endpoint from AWS_ENDPOINT_URL_S3 or
 AWS_ENDPOINT_URL when set). Only the day partitions the window touches are
 read; tagged rows come from alb_errors when the lake has it. Times are ISO
-8601 (UTC unless they carry an offset) or relative to now: 90s, 30m, 2h, 1d,
-1w. Without --since the report covers the whole lake and compares nothing.
+8601 (UTC unless they carry an offset), now, or relative to now: 90s, 30m,
+2h, 1d, 1w. Without --since the report covers the whole lake and compares nothing.
 --compare-to: by default the same length just before the window; a
 duration (1d) for the same window that long before; a time for a window of
 the same length starting then; 'none' for no comparison. Filters take one
@@ -79,6 +85,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    summary: str,
+    description: str,
+    examples: str,
+) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` shows its description and examples as written."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alb502",
@@ -87,13 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alb502 {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    process = commands.add_parser(
+    process = _command(
+        commands,
         "process",
-        help="parse ALB access logs, tag every 502, write the Parquet lake",
-        description="Parse ALB access logs, tag every 502 with its cause, and write "
-        "alb_logs/ and alb_log_rejects/ Parquet partitions under --out.",
-        epilog=PROCESS_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        summary="parse ALB access logs, tag every 502 and load-balancer 5xx, write the lake",
+        description="Parse ALB access logs, tag every 502 (and every 5xx the load balancer "
+        "produced itself) with its cause, and write alb_logs/, alb_errors/ and "
+        "alb_log_rejects/ Parquet partitions under --out.",
+        examples=PROCESS_EXAMPLES,
     )
     process.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory or s3:// URI")
     process.add_argument(
@@ -102,20 +127,22 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     process.set_defaults(run=_process)
 
-    report = commands.add_parser(
+    report = _command(
+        commands,
         "report",
-        help="the incident report over a lake: causes, load balancers, targets, paths, "
+        summary="the incident report over a lake: causes, load balancers, targets, paths, "
         "timeline, what changed, remedies",
         description="The incident report over a local or s3:// lake written by alb502:\n"
         "tagged 5xx (every 502 and the load balancer's own 5xx) by cause, load\n"
         "balancer, target group, target (with its evidence) and path, a timeline\n"
         "by cause, what rose against a baseline window, and what to do per cause.",
-        epilog=REPORT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=REPORT_EXAMPLES,
     )
     report.add_argument("lake", metavar="LAKE", help="lake directory or s3:// URI")
     window = report.add_argument_group("window")
-    window.add_argument("--since", metavar="TIME", help="start (ISO time or relative: 2h, 30m, 1d)")
+    window.add_argument(
+        "--since", metavar="TIME", help="start (ISO time, now, or relative: 2h, 30m, 1d)"
+    )
     window.add_argument(
         "--until",
         metavar="TIME",
@@ -150,9 +177,9 @@ def _parser() -> argparse.ArgumentParser:
     output.add_argument(
         "--section",
         default="causes",
-        choices=_report_sections(),
+        choices=SECTIONS,
         metavar="NAME",
-        help="the section --format csv prints (default causes): " + ", ".join(_report_sections()),
+        help="the section --format csv prints (default causes): " + ", ".join(SECTIONS),
     )
     output.add_argument("--html", metavar="FILE", help="also write the report as one HTML page")
     output.add_argument(
@@ -311,7 +338,8 @@ class _Totals:
             lines.append(f"other load-balancer 5xx: {sum(self.other_5xx.values()):,}")
             for cause, count in self.other_5xx.most_common():
                 lines.append(f"  {count:>8,}  {cause}")
-        # `alb502 report` reads a local lake; an S3 lake is for Athena.
+        # The hint for a local lake only: an S3 lake's report needs the reader's
+        # credentials, and the README's Athena section is the usual next step there.
         local = self.objects and not out.startswith("s3://")
         lines.append(f"lake: {out}" + (f"   next: alb502 report {out}" if local else ""))
         return "\n".join(lines)
@@ -353,22 +381,6 @@ class _Progress:
 
 
 # -- report ----------------------------------------------------------------------
-
-
-def _report_sections() -> tuple[str, ...]:
-    # The names only; importing alb502.report would load pyarrow for --help.
-    return (
-        "causes",
-        "status_codes",
-        "load_balancers",
-        "target_groups",
-        "targets",
-        "paths",
-        "timeline",
-        "changes",
-        "error_reasons",
-        "rejects",
-    )
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -445,13 +457,13 @@ anything is sent), 2 on a usage error.
 
 
 def _add_backfill(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    backfill = commands.add_parser(
+    backfill = _command(
+        commands,
         "backfill",
-        help="queue a log bucket's existing access logs for the deployed function",
+        summary="queue a log bucket's existing access logs for the deployed function",
         description="Queue the access logs of a date range in an ALB log bucket for the "
         "deployed alb502 function, as S3 notifications on its SQS queue.",
-        epilog=BACKFILL_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=BACKFILL_EXAMPLES,
     )
     backfill.add_argument("logs", metavar="s3://LOGBUCKET/PREFIX", help="where the ALBs log to")
     backfill.add_argument(
@@ -589,21 +601,21 @@ class _ListQueries(argparse.Action):
 
 
 def _add_query_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    query = commands.add_parser(
+    query = _command(
+        commands,
         "query",
-        help="run one of the Athena saved queries locally over a lake, for a time window",
+        summary="run one of the Athena saved queries locally over a lake, for a time window",
         description="Run an Athena saved query (infra/queries/NAME.sql) on DuckDB over a "
         "local lake, for the window [--since, --until).",
-        epilog=QUERY_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=QUERY_EXAMPLES,
     )
     query.add_argument("name", metavar="NAME", help="saved query name (see --list)")
     query.add_argument("lake", metavar="LAKE", help="lake directory")
     query.add_argument(
         "--since",
         metavar="TIME",
-        help="window start: ISO 8601 UTC (2026-12-01T04:00:00Z) or a duration before now "
-        "(30m, 2h, 7d); default: 24 hours before --until",
+        help="window start: ISO 8601, UTC unless it has an offset (2026-12-01T04:00:00Z), "
+        "now, or a duration before now (30m, 2h, 7d); default: 24 hours before --until",
     )
     query.add_argument("--until", metavar="TIME", help="window end, same forms (default: now)")
     query.add_argument(

@@ -49,7 +49,7 @@ PARAMETERS = {
 DEFAULT_WINDOW = timedelta(hours=24)
 
 _PARAMETERS_LINE = re.compile(r"^parameters:\s*(?P<names>.*)$")
-_RELATIVE = re.compile(r"^(?P<n>\d+)\s*(?P<unit>[smhdw])$")
+_RELATIVE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -111,18 +111,30 @@ def load_saved_queries(directory: Path = QUERIES_DIR) -> list[SavedQuery]:
     return [parse_query(path) for path in sorted(directory.glob("*.sql"))]
 
 
-def parse_time(text: str, *, now: datetime) -> datetime:
-    """``2h``/``30m``/``7d`` before ``now``, or an ISO 8601 time or date (UTC unless given)."""
+def parse_duration(text: str) -> timedelta | None:
+    """``90s``, ``30m``, ``2h``, ``1.5d`` or ``1w`` as a duration; None for anything else."""
+    relative = _RELATIVE.match(text.strip())
+    if relative is None:
+        return None
+    return timedelta(**{_UNITS[relative["unit"]]: float(relative["n"])})
+
+
+def parse_time(text: str, now: datetime) -> datetime:
+    """A ``--since``/``--until`` of the report and the saved queries: ``now``, a
+    duration before ``now`` (see :func:`parse_duration`), or an ISO 8601 time or
+    date (UTC unless it has an offset; a bare date is its midnight)."""
     given = text.strip()
-    relative = _RELATIVE.match(given)
-    if relative:
-        return now - timedelta(**{_UNITS[relative["unit"]]: int(relative["n"])})
+    if given == "now":
+        return now
+    before = parse_duration(given)
+    if before is not None:
+        return now - before
     try:
         moment = datetime.fromisoformat(given.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise InputError(
-            f"{text!r} is not a time: use ISO 8601 (2026-12-01T04:00:00Z, 2026-12-01) "
-            "or a duration before now (30m, 2h, 7d)"
+            f"{text!r} is not a time: use ISO 8601 (2026-12-01T04:00:00Z, 2026-12-01), "
+            "now, or a duration before now (30m, 2h, 7d)"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 

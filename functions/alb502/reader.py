@@ -109,6 +109,12 @@ def _s3_client(endpoint: str | None, region: str | None, timeout: int | None) ->
     )
 
 
+def reset_clients() -> None:
+    """Forget the cached clients: for a process whose endpoint or credentials
+    changed under the same environment values (tests that start and stop moto)."""
+    _s3_client.cache_clear()
+
+
 def aws_errors() -> tuple[type[Exception], ...]:
     """boto's exception classes, once boto is in use.
 

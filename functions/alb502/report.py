@@ -12,7 +12,6 @@ only the four columns they need.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from alb502.lake import (
     rejects,
 )
 from alb502.layout import ALB_ERRORS_TABLE
+from alb502.query import parse_duration, parse_time
 
 #: Version of the JSON form (``--format json``); bumped when a field is
 #: renamed or removed, not when one is added.
@@ -78,8 +78,6 @@ _ENTRY_KEYS = ["elb", "target_group_arn", "target_ip", "target_port"]
 #: Rows per scanned batch: big enough for the kernels, small enough for memory.
 _BATCH_ROWS = 256 * 1024
 _TS = pa.timestamp("ms", tz="UTC")
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 # -- what to report on --------------------------------------------------------
@@ -134,30 +132,12 @@ class Filters:
         }
 
 
-def parse_time(text: str, now: datetime) -> datetime:
-    """An ISO time (UTC when it has no offset; a bare date is its midnight),
-    ``now``, or a time relative to now: ``30m``, ``2h``, ``1d``, ``90s``, ``1w``."""
-    value = text.strip()
-    if value == "now":
-        return now
-    relative = _RELATIVE.match(value)
-    if relative:
-        return now - timedelta(**{_UNITS[relative[2]]: float(relative[1])})
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            f"{text!r}: not a time (ISO like 2026-11-20T10:00Z, or relative like 30m, 2h, 1d)"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def window_of(since: str | None, until: str | None, now: datetime | None = None) -> Window:
     """The report window from ``--since``/``--until``: with ``--since`` alone it
     ends now."""
     now = now or datetime.now(UTC)
-    start = parse_time(since, now) if since else None
-    end = parse_time(until, now) if until else (now if start else None)
+    start = parse_time(since, now=now) if since else None
+    end = parse_time(until, now=now) if until else (now if start else None)
     if start and end and start >= end:
         raise InputError(f"--since ({start:%Y-%m-%dT%H:%M:%SZ}) is not before --until")
     return Window(start, end)
@@ -182,11 +162,10 @@ def baseline_of(
         raise InputError("--compare-to needs a window: give --since (and optionally --until)")
     if compare_to is None:
         return Window(window.since - length, window.since)
-    relative = _RELATIVE.match(compare_to.strip())
-    if relative:
-        shift = timedelta(**{_UNITS[relative[2]]: float(relative[1])})
+    shift = parse_duration(compare_to)
+    if shift is not None:
         return Window(window.since - shift, window.since - shift + length)
-    start = parse_time(compare_to, now or datetime.now(UTC))
+    start = parse_time(compare_to, now=now or datetime.now(UTC))
     return Window(start, start + length)
 
 

@@ -121,6 +121,21 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+#: The error volume of a load balancer's or a target group's row, in the
+#: text and HTML tables alike.
+_VOLUME_HEADER = ("errors", "502", "other 5xx", "entries", "share")
+
+
+def _volume(row: dict[str, Any]) -> list[Any]:
+    return [
+        row["errors"],
+        row["errors_502"],
+        row["elb_5xx_other"],
+        row["entries"],
+        _percent(row["error_share"]),
+    ]
+
+
 # -- text -----------------------------------------------------------------------
 
 
@@ -161,32 +176,14 @@ def render_text(report: Report) -> str:
     )
     lines += _table(
         "Load balancers",
-        ["errors", "502", "other 5xx", "entries", "share", "load balancer"],
-        [
-            [
-                r["errors"],
-                r["errors_502"],
-                r["elb_5xx_other"],
-                r["entries"],
-                _percent(r["error_share"]),
-                r["elb"],
-            ]
-            for r in sections["load_balancers"]
-        ],
+        [*_VOLUME_HEADER, "load balancer"],
+        [[*_volume(r), r["elb"]] for r in sections["load_balancers"]],
     )
     lines += _table(
         "Target groups",
-        ["errors", "502", "other 5xx", "entries", "share", "target group", "load balancer"],
+        [*_VOLUME_HEADER, "target group", "load balancer"],
         [
-            [
-                r["errors"],
-                r["errors_502"],
-                r["elb_5xx_other"],
-                r["entries"],
-                _percent(r["error_share"]),
-                short_name(r["target_group_arn"]) or "(none)",
-                short_name(r["elb"]),
-            ]
+            [*_volume(r), short_name(r["target_group_arn"]) or "(none)", short_name(r["elb"])]
             for r in sections["target_groups"]
         ],
     )
@@ -448,34 +445,16 @@ def render_html(report: Report) -> str:
     parts.append(
         _html_table(
             "Load balancers",
-            ["load balancer", "errors", "502", "other 5xx", "entries", "share"],
-            [
-                [
-                    r["elb"],
-                    r["errors"],
-                    r["errors_502"],
-                    r["elb_5xx_other"],
-                    r["entries"],
-                    _percent(r["error_share"]),
-                ]
-                for r in sections["load_balancers"]
-            ],
+            ["load balancer", *_VOLUME_HEADER],
+            [[r["elb"], *_volume(r)] for r in sections["load_balancers"]],
         )
     )
     parts.append(
         _html_table(
             "Target groups",
-            ["target group", "load balancer", "errors", "502", "other 5xx", "entries", "share"],
+            ["target group", "load balancer", *_VOLUME_HEADER],
             [
-                [
-                    short_name(r["target_group_arn"]) or "(none)",
-                    short_name(r["elb"]),
-                    r["errors"],
-                    r["errors_502"],
-                    r["elb_5xx_other"],
-                    r["entries"],
-                    _percent(r["error_share"]),
-                ]
+                [short_name(r["target_group_arn"]) or "(none)", short_name(r["elb"]), *_volume(r)]
                 for r in sections["target_groups"]
             ],
         )

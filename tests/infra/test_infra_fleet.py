@@ -127,8 +127,8 @@ def test_lake_retention(eventbridge_synth: Synth, default_synth: Synth) -> None:
             if k.startswith("LakeBucket")
         ]
         rules: list[dict[str, Any]] = lake["Properties"]["LifecycleConfiguration"]["Rules"]
-        # The tables' rule; the other expires what a killed commit set aside.
-        return [rule for rule in rules if "Prefix" not in rule]
+        # The tables' rule: the other one expires the commit's set-aside copies.
+        return [r for r in rules if "Prefix" not in r]
 
     (rule,) = lake_rules(eventbridge_synth)
     assert rule["ExpirationInDays"] == 400
