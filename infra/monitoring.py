@@ -79,7 +79,21 @@ ALARMED_CAUSES: tuple[str, ...] = (
     causes.LAMBDA_FUNCTION_ERROR,
     causes.LAMBDA_CONFIG_ERROR,
 )
+#: The metric a cause's alarm counts: 502s (Errors502), except causes the
+#: load balancer logs with another 5xx (ELB5xxOther): no_targets is 503
+#: (causes.md rule 6), a connect timeout is a 504 after 10 s (rule 4c).
+CAUSE_METRIC: dict[str, str] = {
+    causes.NO_TARGETS: m.ELB_5XX_OTHER,
+    causes.TARGET_CONNECT_TIMEOUT: m.ELB_5XX_OTHER,
+}
 AWS_ALB_NAMESPACE = "AWS/ApplicationELB"
+
+
+def _counted(cause: str) -> str:
+    """What a cause alarm counts, in words."""
+    if CAUSE_METRIC.get(cause, m.ERRORS_502) == m.ERRORS_502:
+        return "502s"
+    return "load-balancer 5xx other than 502"
 
 
 def _safe_id(load_balancer: str) -> str:
@@ -164,9 +178,9 @@ class Monitoring(Construct):
                 evaluation_periods=TRAFFIC_WINDOW,
                 datapoints_to_alarm=CAUSE_DATAPOINTS,
                 description=(
-                    f"More than {settings.cause_alarm_threshold} 502s with cause {cause} in a "
-                    f"5-minute period: {causes.REMEDIES[cause]} The saved queries name the "
-                    "load balancers and targets."
+                    f"More than {settings.cause_alarm_threshold} {_counted(cause)} "
+                    f"with cause {cause} in a 5-minute period: {causes.REMEDIES[cause]} The "
+                    "saved queries name the load balancers and targets."
                 ),
             )
             for cause in ALARMED_CAUSES
@@ -286,11 +300,13 @@ class Monitoring(Construct):
         return query
 
     def cause_count(self, cause: str) -> cw.MathExpression:
-        """Errors502 of one cause, summed over every load balancer (Metrics Insights)."""
+        """Entries of one cause (``CAUSE_METRIC``), summed over every load balancer
+        (Metrics Insights)."""
+        metric = CAUSE_METRIC.get(cause, m.ERRORS_502)
         return cw.MathExpression(
-            expression=self._insights(f"SUM({m.ERRORS_502})", where=f"{m.CAUSE} = '{cause}'"),
+            expression=self._insights(f"SUM({metric})", where=f"{m.CAUSE} = '{cause}'"),
             using_metrics={},
-            label=f"502s {cause}",
+            label=f"{metric} {cause}",
             period=PERIOD,
         )
 

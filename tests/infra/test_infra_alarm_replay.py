@@ -55,15 +55,18 @@ def emit(
         store.add(Point(NS, name, frozenset(dims.items()), minute, value, landing))
 
     put(m.REQUESTS, {m.LOAD_BALANCER: lb}, requests)
+    # Causes the load balancer logs with a 503 or 504 are not 502s.
+    other = {c: n for c, n in errors.items() if c in monitoring.CAUSE_METRIC}
     target = sum(n for c, n in errors.items() if c == causes.TARGET_APP_ERROR)
-    elb = sum(errors.values()) - target
+    elb = sum(errors.values()) - target - sum(other.values())
     # Powertools emits a metric only when it was added: zero counts are absent.
     if elb:
         put(m.ELB_502, {m.LOAD_BALANCER: lb}, elb)
     if target:
         put(m.TARGET_502, {m.LOAD_BALANCER: lb}, target)
     for cause, n in errors.items():
-        put(m.ERRORS_502, {m.LOAD_BALANCER: lb, m.CAUSE: cause}, n)
+        name = m.ELB_5XX_OTHER if cause in other else m.ERRORS_502
+        put(name, {m.LOAD_BALANCER: lb, m.CAUSE: cause}, n)
 
 
 #: Normal traffic's stray 502s: one at a time, every cause in turn, on either
@@ -94,7 +97,7 @@ def traffic(delay: int, minutes: int, incident: str | None) -> Store:
 
 def traffic_alarms(synth: Synth) -> dict[str, dict[str, Any]]:
     """Alarm name -> properties, for every alarm on the request-stamped metrics."""
-    traffic_metrics = {m.REQUESTS, m.ELB_502, m.TARGET_502, m.ERRORS_502}
+    traffic_metrics = {m.REQUESTS, m.ELB_502, m.TARGET_502, m.ERRORS_502, m.ELB_5XX_OTHER}
     found = {}
     for resource in synth.raw["Resources"].values():
         if resource["Type"] != "AWS::CloudWatch::Alarm":

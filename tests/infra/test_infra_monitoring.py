@@ -89,7 +89,11 @@ def test_every_custom_metric_in_alarms_follows_the_contract(
         for query in alarm.get("Metrics", []):
             if query.get("Expression", "").startswith("SELECT"):
                 assert 'FROM SCHEMA("ALB502", Cause, LoadBalancer)' in query["Expression"]
-                assert f"SUM({m.ERRORS_502})" in query["Expression"]
+                # Both metrics carry exactly the [LoadBalancer, Cause] dimension set.
+                assert any(
+                    f"SUM({name})" in query["Expression"]
+                    for name in (m.ERRORS_502, m.ELB_5XX_OTHER)
+                )
     assert {m.PROCESSING_LAG, m.LINES_REJECTED} <= seen
     if which == "existing_synth":
         assert {m.REQUESTS, m.ELB_502, m.TARGET_502} <= seen
@@ -161,9 +165,11 @@ def test_no_rate_alarm_without_listed_load_balancers(default_synth: Synth) -> No
 def test_cause_alarms_query_every_load_balancer(default_synth: Synth, cause: str) -> None:
     (alarm,) = by_description(default_synth, f"with cause {cause} ")
     (query,) = alarm["Metrics"]
+    # 503s (no targets) and 504s (connect timeouts) are not 502s: Errors502
+    # never counts them, ELB5xxOther does.
+    metric = "ELB5xxOther" if cause in ("no_targets", "target_connect_timeout") else "Errors502"
     assert query["Expression"] == (
-        'SELECT SUM(Errors502) FROM SCHEMA("ALB502", Cause, LoadBalancer) '
-        f"WHERE Cause = '{cause}'"
+        f"SELECT SUM({metric}) FROM SCHEMA(\"ALB502\", Cause, LoadBalancer) WHERE Cause = '{cause}'"
     )
     assert query["Period"] == 300
     # One stray 502 never pages; more than 5 in a period does.
