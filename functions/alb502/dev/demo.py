@@ -82,7 +82,8 @@ def _floor5(moment: datetime) -> datetime:
 
 def traffic_objects(workdir: Path, now: datetime) -> Iterator[DemoObject]:
     """A day of traffic: a diurnal load curve, two nodes per load balancer,
-    and an incident (a burst of 502s) on the first load balancer 6 hours ago.
+    an incident (a burst of 502s and a target restarting) on the first load
+    balancer 6 hours ago, and a deploy without draining on the second.
     """
     incident = now - timedelta(hours=6)
     for lb_index, lb in enumerate(LOAD_BALANCERS):
@@ -109,8 +110,68 @@ def traffic_objects(workdir: Path, now: datetime) -> Iterator[DemoObject]:
             if lb_index == 1 and i == OBJECTS_PER_LB // 2:
                 # A damaged object: these lines go to alb_log_rejects.
                 text[len(text) // 2 : len(text) // 2] = BROKEN_LINES
+            if in_incident and end > incident:
+                # During the incident one target restarts for 20 s (causes.md 4a).
+                text = restart_a_target(text, seconds=20.0)
+            if lb_index == 1 and i == OBJECTS_PER_LB - 3:
+                # A deploy stops a target before it is drained (causes.md 4b).
+                text = stop_a_target(text, refused_seconds=3.0)
             write_object(path, text)
             yield DemoObject(key, path, len(text))
+
+
+def _fields(line: str) -> list[str] | None:
+    """The first 12 fields of an entry (all before the first quoted one) and the rest."""
+    parts = line.split(" ", 12)
+    return parts if len(parts) == 13 and parts[4] != "-" else None
+
+
+def _busiest_target(lines: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for line in lines:
+        parts = _fields(line)
+        if parts is not None:
+            counts[parts[4]] = counts.get(parts[4], 0) + 1
+    return max(counts, key=lambda target: counts[target])
+
+
+def _refused(parts: list[str]) -> str:
+    """The entry as ALB logs a refused connection: never sent, no response, 502."""
+    parts = [*parts[:5], "-1", "-1", "-1", "502", "-", parts[10], "0", parts[12]]
+    return " ".join(parts)
+
+
+def _middle(lines: list[str]) -> datetime:
+    times = sorted(_parse_iso(parts[1]) for line in lines if (parts := _fields(line)))
+    return times[len(times) // 2]
+
+
+def restart_a_target(lines: list[str], seconds: float) -> list[str]:
+    """The busiest target refuses every connection for ``seconds`` mid-object,
+    serving before and after: a process restart while still registered."""
+    target, start = _busiest_target(lines), _middle(lines)
+    end = start + timedelta(seconds=seconds)
+    out = []
+    for line in lines:
+        parts = _fields(line)
+        hit = parts is not None and parts[4] == target and start <= _parse_iso(parts[1]) < end
+        out.append(_refused(parts) if hit and parts is not None else line)
+    return out
+
+
+def stop_a_target(lines: list[str], refused_seconds: float) -> list[str]:
+    """The busiest target refuses connections for ``refused_seconds`` mid-object,
+    then is gone from the rest of it: stopped before it was drained."""
+    target, start = _busiest_target(lines), _middle(lines)
+    gone = start + timedelta(seconds=refused_seconds)
+    out = []
+    for line in lines:
+        parts = _fields(line)
+        if parts is None or parts[4] != target or _parse_iso(parts[1]) < start:
+            out.append(line)
+        elif _parse_iso(parts[1]) < gone:
+            out.append(_refused(parts))
+    return out
 
 
 def aws_examples_object(workdir: Path, now: datetime) -> DemoObject | None:
