@@ -5,7 +5,9 @@ for the Lambda platform (manylinux aarch64, CPython 3.13) into a cache
 directory keyed by the lock file, checks that it installed exactly the
 locked packages and versions, the bundle is trimmed of what never runs, and the
 ``alb502`` package is copied beside them, without its ``dev`` subpackage
-(the local pipeline, the traffic generator, the demo: tooling). CDK calls ``LocalBundler`` before
+(the local pipeline, the traffic generator, the demo: tooling). Everything
+is then compiled to bytecode by a CPython 3.13, when one is found (see
+``compile_bytecode``). CDK calls ``LocalBundler`` before
 it would try Docker; it always succeeds or raises, so Docker is never used.
 
 ``python -m infra.bundling [OUT]`` builds the bundle and prints its size.
@@ -13,6 +15,8 @@ it would try Docker; it always succeeds or raises, so Docker is never used.
 
 from __future__ import annotations
 
+import functools
+import glob
 import hashlib
 import os
 import re
@@ -39,7 +43,7 @@ DEV_PACKAGES = ("dev",)
 CACHE_ROOT = REPO_ROOT / "build" / "lambda-deps"
 
 #: Bump when the install or trim steps change, so cached trees are rebuilt.
-BUNDLER_VERSION = "2"
+BUNDLER_VERSION = "3"
 
 #: pyarrow 21+ publishes only manylinux_2_28 aarch64 wheels; without that
 #: tag pip silently settles on pyarrow 20. Lambda's python3.13 runtime
@@ -54,6 +58,23 @@ PIP_TARGET_ARGS: tuple[str, ...] = (
     "3.13",
     "--implementation",
     "cp",
+)
+
+#: Where Lambda unpacks the bundle (``LAMBDA_TASK_ROOT``): the source path
+#: the byte code names, so tracebacks show the files as they are deployed.
+TASK_ROOT = "/var/task"
+#: The interpreter that compiles the byte code: the runtime's minor version.
+BYTECODE_PYTHON = (3, 13)
+#: Places a CPython 3.13 is looked for when the build interpreter is not one.
+BYTECODE_PYTHON_CANDIDATES = (
+    "python3.13",
+    os.path.join(
+        os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv")),
+        "versions",
+        "3.13*",
+        "bin",
+        "python3.13",
+    ),
 )
 
 #: Lambda's own limit is 250 MB unzipped; stay well under it.
@@ -99,6 +120,8 @@ def dependencies_key() -> str:
     digest = _digest([RUNTIME_LOCK], RUNTIME_LOCK.parent)
     digest.update(BUNDLER_VERSION.encode())
     digest.update(" ".join(PIP_TARGET_ARGS).encode())
+    # With or without byte code: different bundles, different hashes.
+    digest.update(b"pyc313" if bytecode_python() else b"source-only")
     return digest.hexdigest()[:16]
 
 
@@ -139,6 +162,57 @@ def _trim(root: Path) -> None:
             path.unlink()
 
 
+def _is_bytecode_python(path: str) -> bool:
+    # A pyenv shim or an alias may answer to the name and run another version.
+    probe = "import sys; print(sys.implementation.name, *sys.version_info[:2])"
+    try:
+        done = subprocess.run([path, "-c", probe], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and done.stdout.split() == ["cpython", *map(str, BYTECODE_PYTHON)]
+
+
+@functools.cache
+def bytecode_python() -> str | None:
+    """A CPython 3.13 to compile the bundle with, or None if there is none here."""
+    if sys.implementation.name == "cpython" and sys.version_info[:2] == BYTECODE_PYTHON:
+        return sys.executable
+    for candidate in BYTECODE_PYTHON_CANDIDATES:
+        found = [shutil.which(candidate), *sorted(glob.glob(candidate), reverse=True)]
+        for path in found:
+            if path and _is_bytecode_python(path):
+                return path
+    return None
+
+
+def compile_bytecode(root: Path, python: str, subdir: str = "") -> None:
+    """Compile every ``.py`` under ``root / subdir`` to ``__pycache__/*.cpython-313.pyc``.
+
+    /var/task is read-only, so without these every cold start compiles
+    every module it imports, every time. Unchecked-hash pyc hold no mtime
+    (the bytes depend only on the source and the interpreter, so two builds
+    give the same files) and are loaded without looking at the source: the
+    bundle never changes after it is built. Source paths read ``/var/task/...``.
+    """
+    command = [
+        python,
+        "-m",
+        "compileall",
+        "-q",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-s",
+        str(root),
+        "-p",
+        TASK_ROOT,
+        str(root / subdir),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        raise BundlingError(f"cannot compile the bundle with {python}: {(lines or ['?'])[-1]}")
+
+
 def ensure_dependencies() -> Path:
     """The installed, trimmed dependency tree for the current requirements.
 
@@ -176,6 +250,9 @@ def ensure_dependencies() -> Path:
             )
         check_locked(staging)
         _trim(staging)
+        python = bytecode_python()
+        if python:
+            compile_bytecode(staging, python)
         (staging / ".complete").write_text(pyarrow_version(staging) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
@@ -269,6 +346,15 @@ def build_bundle(out_dir: Path) -> BundleReport:
         target = out_dir / PACKAGE_DIR.name / source.relative_to(PACKAGE_DIR)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+    python = bytecode_python()
+    if python:
+        compile_bytecode(out_dir, python, PACKAGE_DIR.name)
+    else:
+        print(
+            "bundling: no CPython 3.13 found (python3.13 on PATH or under pyenv): the "
+            "bundle ships no byte code, so every cold start compiles what it imports",
+            file=sys.stderr,
+        )
     report = BundleReport(out_dir, directory_size(out_dir), pyarrow_version(out_dir))
     if report.unzipped_bytes > MAX_UNZIPPED_BYTES:
         raise RuntimeError(report.summary() + f": over {MAX_UNZIPPED_BYTES / 1e6:.0f} MB")
@@ -304,7 +390,11 @@ def lambda_code() -> lambda_.Code:
 def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else REPO_ROOT / "build" / "lambda-bundle"
     shutil.rmtree(out, ignore_errors=True)
-    build_bundle(out)  # prints its summary
+    try:
+        build_bundle(out)  # prints its summary
+    except BundlingError as error:
+        print(f"bundling: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

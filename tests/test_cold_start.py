@@ -39,3 +39,31 @@ def test_dev_modules_still_import() -> None:
         "import alb502.dev.athena_regex, alb502.dev.traffic, alb502.dev.local, alb502.dev.demo"
     )
     assert {"alb502.dev.local", "alb502.dev.traffic"} <= loaded
+
+
+def test_handler_import_defers_what_only_a_call_needs() -> None:
+    loaded = _modules_after("import alb502.handler")
+    assert "aws_lambda_powertools.logging" in loaded  # its decorator runs at import
+    # Powertools' batch processor brings asyncio and every event data class
+    # (~65 ms CPU here); an SQS batch loads it on first use, a direct S3 or
+    # EventBridge invocation never does. The emitter waits for an object.
+    deferred = {
+        name
+        for name in loaded
+        if name.split(".")[0] == "asyncio"
+        or name.startswith("aws_lambda_powertools.utilities.batch")
+        or name.startswith("aws_lambda_powertools.utilities.data_classes")
+        or name == "alb502.metrics"
+    }
+    assert deferred == set()
+
+
+def test_the_first_sqs_batch_loads_the_batch_processor() -> None:
+    loaded = _modules_after(
+        "from alb502 import handler\n"
+        "from alb502.dev.local import FakeContext\n"
+        "response = handler.lambda_handler({'Records': [{'eventSource': 'aws:sqs',"
+        " 'messageId': 'm1', 'body': '{\"Event\": \"s3:TestEvent\"}'}]}, FakeContext())\n"
+        "assert response == {'batchItemFailures': []}, response"
+    )
+    assert {"aws_lambda_powertools.utilities.batch", "asyncio"} <= loaded

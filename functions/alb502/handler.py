@@ -7,44 +7,65 @@ notification event, an EventBridge "Object Created" event, and S3
 notifications wrapped by SNS inside SQS. Each named object goes through
 ``process_object`` into the lake named by ``ALB502_LAKE``; its counts go
 out as EMF metrics (``alb502.metrics``) and one structured log line.
+
+Cold start: module level imports only what every invocation runs (the
+pipeline, with pyarrow, and the Logger its decorator needs). Powertools'
+batch processor (asyncio with it) and its SQS data classes load on the first
+SQS batch, the metrics emitter on the first object: a direct S3 or
+EventBridge invocation never pays for the batch code, and an SQS one pays
+for it in its first invocation instead of the init phase (both are billed).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alb502.errors import Alb502Error, Deadline
 from alb502.layout import ObjectKind, object_kind
-from alb502.metrics import MetricsEmitter
 from alb502.pipeline import process_object
 from alb502.reader import S3_ATTEMPTS, s3_client
 
+if TYPE_CHECKING:  # loaded on first use (see the module's docstring)
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from alb502.metrics import MetricsEmitter
+
 logger = Logger(service="alb502")
-emitter = MetricsEmitter()
-# An all-failed batch is still a partial response: raising instead would make
-# the event source mapping retry every message of it, good ones included.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 #: Stop this long before Lambda's timeout: enough to abandon the object
 #: cleanly (put back what the lake held) and report the message as failed.
 DEFAULT_MARGIN_SECONDS = 20.0
 #: botocore's own default connect and read timeouts: never waited longer.
 MAX_SOCKET_TIMEOUT_SECONDS = 60.0
+
+
+@functools.cache
+def emitter() -> MetricsEmitter:
+    """The function's one metrics emitter, built on first use."""
+    from alb502.metrics import MetricsEmitter
+
+    return MetricsEmitter()
+
+
+@functools.cache
+def processor() -> BatchProcessor:
+    """The SQS batch processor, built (and its module imported) on first use."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    # An all-failed batch is still a partial response: raising instead would
+    # make the event source mapping retry every message of it, good ones included.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @dataclass(frozen=True)
@@ -156,7 +177,7 @@ def _handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
             "skipped: not an access log",
             extra={"bucket": ref.bucket, "key": ref.key, "kind": kind.value},
         )
-        emitter.object_skipped()
+        emitter().object_skipped()
         return
     should_stop = _deadline(context)
     if should_stop():
@@ -178,7 +199,7 @@ def _handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
             "duration_s": round(report.seconds, 3),
         },
     )
-    emitter.object_processed(report)
+    emitter().object_processed(report)
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
@@ -204,8 +225,10 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records")
     if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
         response: PartialItemFailureResponse = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+            event=event, record_handler=record_handler, processor=processor(), context=context
         )
         return dict(response)
     # Direct S3 or EventBridge invocation (asynchronous): raising makes

@@ -58,12 +58,65 @@ def test_bundle_has_the_package_and_is_trimmed(bundle: bundling.BundleReport) ->
     ).read_bytes()
     assert not (bundle.path / "pyarrow" / "tests").exists()
     assert not (bundle.path / "pyarrow" / "include").exists()
-    leftovers = [
-        p
-        for p in bundle.path.rglob("*")
-        if p.name == "__pycache__" or p.suffix in (".pyx", ".pxd", ".pyc")
-    ]
+    leftovers = [p for p in bundle.path.rglob("*") if p.suffix in (".pyx", ".pxd")]
     assert leftovers == []
+    # Byte code only as bundling compiled it: for the runtime's 3.13, beside
+    # a source (nothing compiled for the build interpreter is left over).
+    stray = [
+        p
+        for p in bundle.path.rglob("*.pyc")
+        if p.parent.name != "__pycache__"
+        or not p.name.endswith(".cpython-313.pyc")
+        or not (p.parent.parent / (p.name.split(".")[0] + ".py")).is_file()
+    ]
+    assert stray == []
+
+
+def _pyc_flags(pyc: Path) -> int:
+    """The flags word of a pyc header (PEP 552): 1 = hash-based, unchecked."""
+    return int.from_bytes(pyc.read_bytes()[4:8], "little")
+
+
+@pytest.mark.slow
+def test_bundle_ships_byte_code_for_every_module(bundle: bundling.BundleReport) -> None:
+    if bundling.bytecode_python() is None:
+        pytest.skip("no CPython 3.13 here: the bundle is built without byte code")
+    sources = list(bundle.path.rglob("*.py"))
+    assert len(sources) > 300
+    missing = [
+        s for s in sources if not (s.parent / "__pycache__" / f"{s.stem}.cpython-313.pyc").is_file()
+    ]
+    assert missing == []
+    handler_pyc = bundle.path / "alb502" / "__pycache__" / "handler.cpython-313.pyc"
+    assert _pyc_flags(handler_pyc) == 1
+    assert b"/var/task/alb502/handler.py" in handler_pyc.read_bytes()
+
+
+def test_byte_code_is_the_same_wherever_it_is_built(tmp_path: Path) -> None:
+    python = bundling.bytecode_python()
+    if python is None:
+        pytest.skip("no CPython 3.13 here")
+    built = []
+    for where in ("one", "two/deeper"):
+        root = tmp_path / where
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg" / "mod.py").write_text("def f(x):\n    return {'a': x, 'b': (1, 2.5)}\n")
+        bundling.compile_bytecode(root, python, "pkg")
+        built.append((root / "pkg" / "__pycache__" / "mod.cpython-313.pyc").read_bytes())
+    assert built[0] == built[1]
+    assert _pyc_flags(tmp_path / "one" / "pkg" / "__pycache__" / "mod.cpython-313.pyc") == 1
+    assert b"/var/task/pkg/mod.py" in built[0]
+
+
+def test_bytecode_python_is_a_cpython_3_13(monkeypatch: pytest.MonkeyPatch) -> None:
+    bundling.bytecode_python.cache_clear()
+    monkeypatch.setattr(bundling, "BYTECODE_PYTHON_CANDIDATES", (sys.executable,))
+    try:
+        found = bundling.bytecode_python()
+    finally:
+        bundling.bytecode_python.cache_clear()
+    # The test interpreter is 3.11 or 3.13: it is taken only when it is 3.13.
+    assert (found == sys.executable) == (sys.version_info[:2] == (3, 13))
 
 
 @pytest.mark.slow
