@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from incidents import Incident
 
+from alb502 import timeline
 from alb502.pipeline import process_object
 
 from logtext import classify, entry, parse_text
@@ -129,3 +130,20 @@ def test_an_unusable_request_creation_time_falls_back_to_time(created: str) -> N
     after = entry(time="2026-11-20T10:00:03.000000Z", elb_status="200", target_status="200")
     rows = classify(parse_text(f"{good}\n{bad}\n{after}\n").rows)
     assert rows.column("cause").to_pylist() == [None, "target_closed_keepalive", None]
+
+
+@pytest.mark.parametrize("few_paths", [16, 0])
+def test_url_counts_staged_on_disk_give_the_same_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, few_paths: int
+) -> None:
+    """Invalid responses on one path, with the URL counts spilled chunk by chunk
+    and the concentrated path matched by prefix or by regex."""
+    monkeypatch.setattr(timeline, "_URL_ROWS_KEPT", 50)
+    monkeypatch.setattr(timeline, "_FEW_PATHS", few_paths)
+    incident = incidents.invalid_responses_on_one_path(3)
+    source = tmp_path / "object.log"
+    source.write_text(incident.text())
+    process_object(str(source), str(tmp_path / "lake"))
+    table = pq.read_table(tmp_path / "lake/alb_logs").sort_by("source_line")
+    assert table.column("cause").to_pylist() == incident.expected()
+    assert "target_invalid_response" in incident.expected()
