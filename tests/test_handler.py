@@ -21,7 +21,7 @@ from aws_fixtures import mocked_s3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.response import StreamingBody
 
-from alb502 import handler, reader
+from alb502 import causes, handler, reader
 from alb502.dev.local import FakeContext, sqs_event
 from alb502.dev.traffic import generate_lines, object_key, write_object
 from alb502.handler import ObjectRef, lambda_handler, object_refs, socket_timeout
@@ -206,6 +206,9 @@ def test_one_log_line_per_object(s3: Any, lake: Path, caplog: pytest.LogCaptureF
     assert line["key"] == KEY
     assert line["lines"] == 2000 and line["rows"] == 2000 and line["rejects"] == 0
     assert sum(line["causes"].values()) == line["elb_502"] + line["target_502"] > 0
+    # The load balancer's other 5xx are counted apart from the 502s.
+    assert isinstance(line["other_5xx"], dict)
+    assert not set(line["other_5xx"]) - set(causes.CAUSES)
     assert line["duration_s"] >= 0
 
 

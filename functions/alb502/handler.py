@@ -193,6 +193,7 @@ def _handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
             "rows": report.rows,
             "rejects": report.rejects,
             "causes": dict(report.causes),
+            "other_5xx": dict(report.other_5xx),
             "elb_502": sum(m.elb_502 for m in report.minutes),
             "target_502": sum(m.target_502 for m in report.minutes),
             "outputs": len(report.outputs),
