@@ -147,3 +147,21 @@ def test_url_counts_staged_on_disk_give_the_same_verdicts(
     table = pq.read_table(tmp_path / "lake/alb_logs").sort_by("source_line")
     assert table.column("cause").to_pylist() == incident.expected()
     assert "target_invalid_response" in incident.expected()
+
+
+def test_older_lines_without_request_creation_time_use_time() -> None:
+    """Lines of the oldest format end after trace_id: the timeline reads ``time``."""
+    short = [
+        " ".join(entry(time=f"2026-11-20T10:00:0{second}.000000Z", **kwargs).split(" ")[:20])
+        for second, kwargs in (
+            (1, {"elb_status": "200", "target_status": "200"}),
+            (2, {"timings": "-1 -1 -1"}),
+            (3, {"elb_status": "200", "target_status": "200"}),
+        )
+    ]
+    parsed = parse_text("".join(f"{line}\n" for line in short)).rows
+    assert parsed.num_rows == 3
+    assert parsed.column("request_creation_time").null_count == 3
+    rows = classify(parsed)
+    assert rows.column("cause").to_pylist() == [None, "target_closed_keepalive", None]
+    assert rows.column("target_gap_before_s").to_pylist()[1] == pytest.approx(1.0)

@@ -104,11 +104,14 @@ def creation_us(rows: pa.Table) -> pa.Array:
     """
     created = rows.column("request_creation_time")
     try:
-        return _us(created)
+        parsed = _us(created)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        # Rare (a chunk with a damaged value): value by value, then fall back.
+        # Rare (a chunk with a damaged value): value by value.
         parsed = pa.array([_one_us(value) for value in created.to_pylist()], pa.int64())
-        return _array(pc.if_else(pc.is_valid(parsed), parsed, time_us(rows)))
+    if parsed.null_count == 0:
+        return parsed
+    # Lines of the older formats end before it: their time stands in.
+    return _array(pc.if_else(pc.is_valid(parsed), parsed, time_us(rows)))
 
 
 def _one_us(value: str | None) -> int | None:
@@ -317,7 +320,9 @@ class ObjectTimeline:
             return _EMPTY_EVIDENCE
         # (A span beyond 2**40 µs, 12 days, is clipped: not one object's.)
         time_bits = min(_KEY_BITS - len(failing).bit_length(), 41)
-        origin = min(pc.min(b.column("created")).as_py() for b in chunks) - _WINDOW_US
+        # (Empty batches have no minimum; some entry failed, so one batch has.)
+        earliest = [pc.min(b.column("created")).as_py() for b in chunks if b.num_rows]
+        origin = min(t for t in earliest if t is not None) - _WINDOW_US
         last = None if self.last is None else self.last - origin
         # Only the timelines of targets that failed somewhere are read, a
         # group of targets at a time: memory follows the group, not the object.
