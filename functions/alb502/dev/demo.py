@@ -115,7 +115,7 @@ def traffic_objects(workdir: Path, now: datetime) -> Iterator[DemoObject]:
                 text = restart_a_target(text, seconds=20.0)
             if lb_index == 1 and i == OBJECTS_PER_LB - 3:
                 # A deploy stops a target before it is drained (causes.md 4b).
-                text = stop_a_target(text, refused_seconds=3.0)
+                text = stop_a_target(text, refused_seconds=20.0)
             write_object(path, text)
             yield DemoObject(key, path, len(text))
 

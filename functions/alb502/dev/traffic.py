@@ -268,10 +268,15 @@ def generate_lines(
         return
     rng = random.Random(seed)
     lb_name = load_balancer.split("/")[1] if load_balancer.count("/") == 2 else "lb"
-    web, api, fn = _target_groups(rng, account, region, lb_name)
+    # A load balancer keeps its target groups, targets and certificate from
+    # one object to the next: they come from its name, not from the seed.
+    fleet = random.Random(f"{account}/{region}/{load_balancer}")
+    web, api, fn = _target_groups(fleet, account, region, lb_name)
     domain = f"{lb_name}.example.com"
     api_domain = f"api.{lb_name}.example.com"
-    cert_id = f"{_hex(rng, 8)}-{_hex(rng, 4)}-4{_hex(rng, 3)}-a{_hex(rng, 3)}-{_hex(rng, 12)}"
+    cert_id = (
+        f"{_hex(fleet, 8)}-{_hex(fleet, 4)}-4{_hex(fleet, 3)}-a{_hex(fleet, 3)}-{_hex(fleet, 12)}"
+    )
     cert = f"arn:aws:acm:{region}:{account}:certificate/{cert_id}"
     node_ip = f"10.0.{rng.randrange(200, 250)}.{rng.randrange(2, 250)}"
     span_us = minutes * 60_000_000
