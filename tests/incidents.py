@@ -298,7 +298,7 @@ def invalid_responses_on_one_path(seed: int) -> Incident:
                 timings=(0.001, 0.090, -1.0),
                 elb_status=502,
                 target_status="-",
-                path="/api/report?id=" + str(i),
+                path="/api/report" + (f"?id={i}" if i % 3 else ""),
                 cause="target_invalid_response",
             )
         else:
@@ -306,7 +306,7 @@ def invalid_responses_on_one_path(seed: int) -> Incident:
                 created,
                 target=target,
                 timings=(0.001, 0.085, 0.000),
-                path="/api/report?id=" + str(i),
+                path="/api/report" + (f"?id={i}" if i % 3 else ""),
             )
     return incident
 

@@ -53,8 +53,6 @@ _OTHER, _RESPONSE, _FAILED, _NONE = 0, 1, 2, 3
 _KEY_BITS = 61
 #: Entries whose timelines are worked on at once at the end of an object.
 _GROUP_ROWS = 262_144
-#: Up to this many candidate paths are matched by prefix, not by regex.
-_FEW_PATHS = 16
 #: URL counts kept in memory before they are staged on disk.
 _URL_ROWS_KEPT = 131_072
 
@@ -92,7 +90,14 @@ def post_dispatch(rows: pa.Table) -> pa.Array:
 
 def path(rows: pa.Table) -> pa.Array:
     """The request URL without its query string."""
-    return pc.replace_substring_regex(rows.column("request_url"), r"\?.*", "", max_replacements=1)
+    return _cut_query(rows.column("request_url"))
+
+
+def _cut_query(urls: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """URLs up to their first ``?``."""
+    if len(urls) == 0:
+        return pa.array([], pa.string())
+    return _array(pc.list_element(pc.split_pattern(urls, "?", max_splits=1), 0))
 
 
 def creation_us(rows: pa.Table) -> pa.Array:
@@ -354,21 +359,15 @@ class ObjectTimeline:
         wanted = candidates.column("path")
         parts = []
         for urls in self._all_urls():
-            url = urls.column("url")
-            if len(wanted) <= _FEW_PATHS:
-                # A few paths: a cheap prefix test per path, not a regex per URL.
-                mask = pa.repeat(pa.scalar(False), len(url))
-                for one in wanted.to_pylist():
-                    mask = pc.or_(mask, pc.equal(url, one))
-                    mask = pc.or_(mask, pc.starts_with(url, one + "?"))
-                url = url.filter(mask)
-                count = urls.column("count").filter(mask)
-                paths = pc.replace_substring_regex(url, r"\?.*", "", max_replacements=1)
-            else:
-                paths = pc.replace_substring_regex(url, r"\?.*", "", max_replacements=1)
-                mask = pc.is_in(paths, wanted)
-                paths, count = paths.filter(mask), urls.column("count").filter(mask)
-            parts.append(pa.table({"path": paths, "count": count}))
+            url, count = urls.column("url"), urls.column("count")
+            # Most URLs have no query string: they are their own path. Only
+            # the others are cut (a regex per URL cost 0.7 s per 800k URLs).
+            queried = pc.match_substring(url, "?")
+            bare = pc.invert(queried)
+            paths = pa.concat_arrays([_array(url.filter(bare)), _cut_query(url.filter(queried))])
+            counts = pa.concat_arrays([_array(count.filter(bare)), _array(count.filter(queried))])
+            keep = pc.is_in(paths, wanted)
+            parts.append(pa.table({"path": paths.filter(keep), "count": counts.filter(keep)}))
         totals = pa.concat_tables(parts).group_by("path").aggregate([("count", "sum")])
         index = pc.index_in(wanted, totals.column("path"))
         total = pc.take(totals.column("count_sum"), index)
