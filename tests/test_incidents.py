@@ -9,6 +9,7 @@ tests fail on it.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from incidents import Incident
 
-from alb502 import timeline
+from alb502 import reader, timeline
+from alb502.classifier import in_scope
 from alb502.pipeline import process_object
 
 from logtext import classify, entry, parse_text
@@ -163,3 +165,73 @@ def test_older_lines_without_request_creation_time_use_time() -> None:
     rows = classify(parsed)
     assert rows.column("cause").to_pylist() == [None, "target_closed_keepalive", None]
     assert rows.column("target_gap_before_s").to_pylist()[1] == pytest.approx(1.0)
+
+
+def _random_object(rng: random.Random, lines: int) -> str:
+    """Entries on a few targets with random statuses, timings and times (some
+    equal, some out of order, some without a usable request_creation_time)."""
+    out = []
+    targets = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.2:81", "-", "[2001:db8::1]:443"]
+    for _ in range(lines):
+        second = rng.choice([rng.randrange(0, 300), 100])  # many share one second
+        time = f"2026-11-20T10:{second // 60:02d}:{second % 60:02d}.{rng.randrange(10**6):06d}Z"
+        status, target_status = rng.choice(
+            [
+                ("200", "200"),
+                ("502", "-"),
+                ("504", "-"),
+                ("502", "502"),
+                ("503", "-"),
+                ("500", "-"),
+                ("561", "-"),
+                ("460", "-"),
+                ("500", "500"),
+            ]
+        )
+        timings = rng.choice(
+            [
+                "-1 -1 -1",
+                "0.001 -1 -1",
+                "0.001 0.000 -1",
+                "0.001 4.2 -1",
+                "0.001 0.010 0.000",
+                "-1 -1 -1",
+            ]
+        )
+        line = entry(
+            time=time,
+            target=rng.choice(targets),
+            timings=timings,
+            elb_status=status,
+            target_status=target_status,
+            error_reason=rng.choice(["-"] * 8 + ["LambdaUnhandled", "WAFServiceError"]),
+        )
+        if rng.random() < 0.05:
+            line = line.replace(f' {time} "forward"', ' - "forward"')
+        out.append(line)
+    return "".join(f"{line}\n" for line in out)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_objects_tag_every_in_scope_entry_the_same_chunked_or_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """No exception; every in-scope entry gets a cause; the pipeline (small
+    chunks, held rows, staged URL counts) agrees with the whole-object view."""
+    text = _random_object(random.Random(seed), 1500)
+    whole = classify(parse_text(text).rows)
+    scope = in_scope(whole)
+    assert whole.filter(scope).column("cause").null_count == 0
+    assert (
+        whole.filter(pc.invert(scope)).column("cause").null_count
+        == whole.num_rows - pc.sum(scope).as_py()
+    )
+    monkeypatch.setattr(reader, "CHUNK_SIZE", 16 * 1024)
+    monkeypatch.setattr(timeline, "_URL_ROWS_KEPT", 40)
+    monkeypatch.setattr(timeline, "_GROUP_ROWS", 100)
+    source = tmp_path / "random.log"
+    source.write_text(text)
+    process_object(str(source), str(tmp_path / "lake"))
+    chunked = pq.read_table(tmp_path / "lake/alb_logs").sort_by("source_line")
+    for column in ("cause", "error_reason", "target_failure_run", "target_gap_before_s"):
+        assert chunked.column(column).to_pylist() == whole.column(column).to_pylist(), column
