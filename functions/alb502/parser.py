@@ -406,7 +406,7 @@ def _typed(tokens: _Tokens, not_after: datetime) -> tuple[pa.Table, list[int], l
         return tokens.columns[name] if name in tokens.columns else pa.nulls(n, _RAW_TYPE)
 
     time = raw(1)
-    timestamp = _timestamp(time)
+    timestamp = utc_timestamp(time)
     entry = pc.and_(pc.is_valid(timestamp), pc.greater_equal(tokens.n_fields, MIN_FIELDS))
     in_range = pc.fill_null(
         pc.and_(
@@ -495,7 +495,7 @@ def _microsecond_time(time: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(time, _EXTRA_DIGITS, r"\1Z")
 
 
-def _timestamp(time: pa.Array) -> pa.Array:
+def utc_timestamp(time: pa.Array) -> pa.Array:
     """``time`` as a UTC timestamp (µs); null where it is not ALB's ISO 8601 ``...Z``.
 
     Arrow's cast alone would also take offsets (``+02:00``) and dates

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from alb502.parser import utc_timestamp
 
 #: The +-window around an entry, and how long before the object's last
 #: entry a target must have gone quiet to have "left the rotation" (seconds).
@@ -111,33 +111,16 @@ def creation_us(rows: pa.Table) -> pa.Array:
     try:
         parsed = _us(created)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        # Rare (a chunk with a damaged value): value by value.
-        parsed = pa.array([_one_us(value) for value in created.to_pylist()], pa.int64())
+        # Rare (a chunk with a damaged value): the parser's tolerant reading.
+        parsed = _array(pc.cast(utc_timestamp(_array(created)), pa.int64()))
     if parsed.null_count == 0:
         return parsed
-    # Lines of the older formats end before it: their time stands in.
     return _array(pc.if_else(pc.is_valid(parsed), parsed, time_us(rows)))
-
-
-def _one_us(value: str | None) -> int | None:
-    """One ISO 8601 UTC time in µs (fraction cut to 6 digits), or None."""
-    if value is None or not _ISO_UTC.match(value):
-        return None
-    whole, _, fraction = value[:-1].partition(".")
-    try:
-        stamp = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    micros = int((fraction + "000000")[:6]) if fraction else 0
-    return int(stamp.timestamp()) * 1_000_000 + micros
 
 
 def time_us(rows: pa.Table) -> pa.Array:
     """``time`` (already validated by the parser) in µs since the epoch."""
     return _us(rows.column("time"))
-
-
-_ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 
 
 def _us(times: pa.Array | pa.ChunkedArray) -> pa.Array:
