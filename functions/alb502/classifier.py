@@ -41,12 +41,6 @@ CONNECT_TIMEOUT_S = 9.5
 INSTANT_S = 0.002
 
 
-def target_key(table: pa.Table) -> pa.Array:
-    """``ip:port`` of the chosen target, as one string per entry (for reports)."""
-    port = pc.cast(table.column("target_port"), pa.string())
-    return pc.binary_join_element_wise(table.column("target_ip"), pc.fill_null(port, ""), ":")
-
-
 def in_scope(rows: pa.Table) -> pa.Array:
     """Entries ``causes.md`` tags: every 502, and every 5xx the load balancer made itself."""
     status = rows.column("elb_status_code")
@@ -103,6 +97,11 @@ def _flag(name: str) -> Column:
     return lambda rows: pc.fill_null(rows.column(name), False)
 
 
+def _known(name: str) -> Column:
+    """The target responded that way in the object: its gap is not null."""
+    return lambda rows: pc.is_valid(rows.column(name))
+
+
 def _all(*tests: Column) -> Column:
     def applies(rows: pa.Table) -> pa.Array:
         mask = tests[0](rows)
@@ -127,8 +126,8 @@ def _at_least(name: str, limit: float) -> Column:
 
 _outage = _flag("outage")
 _sporadic = _flag("sporadic")
-_before = _flag("before")
-_after = _flag("after")
+_before = _known("gap_before_s")
+_after = _known("gap_after_s")
 _left = _flag("left_rotation")
 _never_responded = _not(_flag("ever_responded"))
 _concentrated = _flag("concentrated_path")
@@ -268,6 +267,10 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+#: Rules 4 and 5: those :func:`settle` decides.
+_TIMELINE_RULES = tuple(rule for rule in RULES if rule.phase is not None)
+
+
 def _values(value: Column | str, rows: pa.Table) -> pa.Array | pa.Scalar:
     return pa.scalar(value, pa.string()) if isinstance(value, str) else value(rows)
 
@@ -372,17 +375,15 @@ def settle(held: pa.Table, evidence: Evidence) -> pa.Table:
         else pa.repeat(pa.scalar(False), held.num_rows)
     )
     view = view.append_column("concentrated_path", concentrated)
-    timeline_rules = tuple(rule for rule in RULES if rule.phase is not None)
-    reason, cause, _ = _apply(timeline_rules, view, held=True)
-    every = pa.repeat(pa.scalar(True), held.num_rows)
-    return _set(
-        held,
-        every,
-        {
-            "error_reason": reason,
-            "cause": cause,
-            "target_failure_run": known["run"],
-            "target_gap_before_s": known["gap_before_s"],
-            "target_gap_after_s": known["gap_after_s"],
-        },
-    )
+    reason, cause, _ = _apply(_TIMELINE_RULES, view, held=True)
+    decided = {
+        "error_reason": reason,
+        "cause": cause,
+        "target_failure_run": known["run"],
+        "target_gap_before_s": known["gap_before_s"],
+        "target_gap_after_s": known["gap_after_s"],
+    }
+    for name, values in decided.items():
+        index = held.schema.get_field_index(name)
+        held = held.set_column(index, name, values.cast(held.schema.field(name).type))
+    return held

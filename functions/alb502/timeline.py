@@ -186,7 +186,8 @@ def chunk_timeline(rows: pa.Table) -> ChunkTimeline:
 class Evidence:
     """Per failed entry (by ``source_line``): what rules 4 and 5 read."""
 
-    #: source_line, run, gap_before_s, gap_after_s, before, after, outage,
+    #: source_line, run, gap_before_s, gap_after_s (null: no response that
+    #: way), outage,
     #: sporadic, left_rotation, ever_responded.
     entries: pa.Table
     #: Concentrated paths (URL without query string).
@@ -364,8 +365,6 @@ _EMPTY_EVIDENCE = pa.schema(
         ("run", pa.int32()),
         ("gap_before_s", pa.float64()),
         ("gap_after_s", pa.float64()),
-        ("before", pa.bool_()),
-        ("after", pa.bool_()),
         ("outage", pa.bool_()),
         ("sporadic", pa.bool_()),
         ("left_rotation", pa.bool_()),
@@ -451,8 +450,8 @@ def _evidence(
     is_failed = pc.equal(kind, _FAILED)
 
     # Gaps: the nearest response of the same target before and after.
-    gap_before, before = _nearest_response(tid, created, is_response, forward=True)
-    gap_after, after = _nearest_response(tid, created, is_response, forward=False)
+    gap_before = _nearest_response(tid, created, is_response, forward=True)
+    gap_after = _nearest_response(tid, created, is_response, forward=False)
 
     # Runs: failures with no response of the same target in between.
     responses_so_far = pc.cumulative_sum(pc.cast(is_response, pa.int64()))
@@ -512,8 +511,6 @@ def _evidence(
             "run": pc.cast(run, pa.int32()),
             "gap_before_s": gap_before.filter(is_failed),
             "gap_after_s": gap_after.filter(is_failed),
-            "before": before.filter(is_failed),
-            "after": after.filter(is_failed),
             "outage": outage,
             "sporadic": sporadic,
             "left_rotation": _array(left_rotation),
@@ -525,8 +522,8 @@ def _evidence(
 
 def _nearest_response(
     tid: pa.Array, created: pa.Array, is_response: pa.Array, *, forward: bool
-) -> tuple[pa.Array, pa.Array]:
-    """Seconds to the same target's previous (``forward``) or next response, and whether any."""
+) -> pa.Array:
+    """Seconds to the same target's previous (``forward``) or next response; null if none."""
     fill = pc.fill_null_forward if forward else pc.fill_null_backward
     null_time = pa.scalar(None, pa.int64())
     response_time = fill(pc.if_else(is_response, created, null_time))
@@ -534,7 +531,7 @@ def _nearest_response(
     same = pc.fill_null(pc.equal(response_tid, tid), False)
     delta = pc.subtract(created, response_time) if forward else pc.subtract(response_time, created)
     seconds = pc.divide(pc.cast(delta, pa.float64()), float(_US))
-    return pc.if_else(same, seconds, pa.scalar(None, pa.float64())), same
+    return pc.if_else(same, seconds, pa.scalar(None, pa.float64()))
 
 
 def _in_window(keys: pa.Array, centers: pa.Array) -> pa.Array:
