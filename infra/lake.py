@@ -13,8 +13,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
-from alb502.layout import ALB_ERRORS_TABLE, PREVIOUS_PREFIX
+from alb502.fields import ALB_ERRORS_TABLE, ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
+from alb502.layout import PREVIOUS_PREFIX
 from alb502.rejects import EARLIEST_DAY
 from infra.buckets import private_bucket
 from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS

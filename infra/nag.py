@@ -13,8 +13,8 @@ from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
-from alb502.fields import ALB_LOGS_TABLE, REJECTS_TABLE
-from alb502.layout import ALB_ERRORS_TABLE, PREVIOUS_PREFIX
+from alb502.fields import LAKE_TABLES
+from alb502.layout import PREVIOUS_PREFIX
 from infra.construct import Alb502
 from infra.stack import Alb502Stack
 
@@ -64,7 +64,7 @@ def acknowledge_findings(target: Alb502 | Alb502Stack) -> list[tuple[str, str]]:
         "Log objects get new names every 5 minutes; the read grant is GetObject "
         "limited to the <logPrefix>AWSLogs/ prefix ALB writes.",
     )
-    for table in (ALB_LOGS_TABLE, ALB_ERRORS_TABLE, REJECTS_TABLE):
+    for table in LAKE_TABLES:
         _ack(
             acks,
             policy,

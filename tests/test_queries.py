@@ -32,8 +32,7 @@ from alb502 import query
 from alb502.cli import main
 from alb502.dev.traffic import generate_lines, object_key
 from alb502.dev.traffic import write_object as write_traffic
-from alb502.fields import ALB_LOGS_SCHEMA, REJECTS_SCHEMA
-from alb502.layout import ALB_ERRORS_TABLE
+from alb502.fields import ALB_ERRORS_TABLE, ALB_LOGS_SCHEMA, REJECTS_SCHEMA
 from alb502.pipeline import process_object
 from alb502.writer import ObjectOutput
 from infra.glue_schema import ALB_LOGS_COLUMNS, REJECTS_COLUMNS

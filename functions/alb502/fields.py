@@ -149,9 +149,14 @@ REJECTS_SCHEMA = pa.schema(
     (*LINEAGE_COLUMNS, pa.field("raw_line", pa.string()), pa.field("reason", pa.string()))
 )
 
-#: The partition column of both tables.
+#: The partition column of every table.
 PARTITION_COLUMN = "day"
 
 #: Table names, as in the lake layout and the Glue catalog.
 ALB_LOGS_TABLE = "alb_logs"
+#: The tagged rows of ``alb_logs`` only (``cause IS NOT NULL``), same columns
+#: and layout: the error queries read 1-3 % of the traffic's bytes in Athena.
+ALB_ERRORS_TABLE = "alb_errors"
 REJECTS_TABLE = "alb_log_rejects"
+#: Every table of the lake.
+LAKE_TABLES = (ALB_LOGS_TABLE, ALB_ERRORS_TABLE, REJECTS_TABLE)

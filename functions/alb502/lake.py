@@ -27,8 +27,13 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from alb502.errors import InputError
-from alb502.fields import ALB_LOGS_SCHEMA, ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
-from alb502.layout import ALB_ERRORS_TABLE
+from alb502.fields import (
+    ALB_ERRORS_TABLE,
+    ALB_LOGS_SCHEMA,
+    ALB_LOGS_TABLE,
+    PARTITION_COLUMN,
+    REJECTS_TABLE,
+)
 from alb502.reader import parse_s3_uri, s3_client
 
 _DAY = re.compile(rf"^{PARTITION_COLUMN}=(\d{{4}}-\d\d-\d\d)$")

@@ -17,7 +17,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
-from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
+from alb502.fields import LAKE_TABLES, PARTITION_COLUMN
 
 
 class ObjectKind(enum.Enum):
@@ -97,13 +97,8 @@ def interval_end(key: str) -> datetime | None:
         return None
 
 
-#: The tagged rows of ``alb_logs`` only (``cause IS NOT NULL``), same columns
-#: and layout: the error queries read 1-3 % of the traffic's bytes in Athena.
-ALB_ERRORS_TABLE = "alb_errors"
-
-
 def partition_path(table: str, day: str, object_stem: str) -> str:
     """Relative path of one output file: ``<table>/day=<day>/<stem>.parquet``."""
-    if table not in (ALB_LOGS_TABLE, ALB_ERRORS_TABLE, REJECTS_TABLE):
+    if table not in LAKE_TABLES:
         raise ValueError(f"unknown table {table!r}")
     return f"{table}/{PARTITION_COLUMN}={day}/{object_stem}.parquet"

@@ -31,13 +31,15 @@ from typing import Any
 import pyarrow as pa
 
 from alb502.errors import InputError
-from alb502.fields import ALB_LOGS_TABLE, PARTITION_COLUMN, REJECTS_TABLE
-from alb502.layout import ALB_ERRORS_TABLE
+from alb502.fields import (
+    ALB_ERRORS_TABLE,
+    ALB_LOGS_TABLE,
+    LAKE_TABLES,
+    PARTITION_COLUMN,
+)
 
 #: Where the queries live in a checkout (the CDK app deploys the same files).
 QUERIES_DIR = Path(__file__).resolve().parents[2] / "infra" / "queries"
-#: The tables a saved query may read, as the lake lays them out.
-LAKE_TABLES = (ALB_LOGS_TABLE, ALB_ERRORS_TABLE, REJECTS_TABLE)
 #: The parameters a saved query may take, and what each means.
 PARAMETERS = {
     "since_day": "UTC day of since, YYYY-MM-DD: the first day partition read",

@@ -25,7 +25,7 @@ import pyarrow.dataset as ds
 
 from alb502.causes import CAUSES, REMEDIES
 from alb502.errors import InputError
-from alb502.fields import ALB_LOGS_SCHEMA, ALB_LOGS_TABLE
+from alb502.fields import ALB_ERRORS_TABLE, ALB_LOGS_SCHEMA, ALB_LOGS_TABLE
 from alb502.lake import (
     Lake,
     dataset,
@@ -35,7 +35,6 @@ from alb502.lake import (
     reading,
     rejects,
 )
-from alb502.layout import ALB_ERRORS_TABLE
 from alb502.query import parse_duration, parse_time
 
 #: Version of the JSON form (``--format json``); bumped when a field is

@@ -39,8 +39,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from alb502.errors import Deadline
-from alb502.fields import ALB_LOGS_SCHEMA, ALB_LOGS_TABLE, REJECTS_SCHEMA, REJECTS_TABLE
-from alb502.layout import ALB_ERRORS_TABLE, PREVIOUS_PREFIX, origin, partition_path
+from alb502.fields import (
+    ALB_ERRORS_TABLE,
+    ALB_LOGS_SCHEMA,
+    ALB_LOGS_TABLE,
+    REJECTS_SCHEMA,
+    REJECTS_TABLE,
+)
+from alb502.layout import PREVIOUS_PREFIX, origin, partition_path
 from alb502.reader import parse_s3_uri, s3_client
 
 #: Rows per Parquet row group (a few MB compressed): large enough for Athena
