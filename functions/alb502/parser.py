@@ -335,7 +335,7 @@ def _tokenize_slow(lines: list[tuple[int, str]]) -> tuple[_Tokens | None, dict[i
     widths: list[int] = []
     failed: dict[int, str] = {}
     for number, text in lines:
-        fields = None if _has_separator(text) else _fields(text)
+        fields = None if rejects.has_line_separator(text) else _fields(text)
         if fields is None:
             failed[number] = text
             continue
@@ -347,10 +347,6 @@ def _tokenize_slow(lines: list[tuple[int, str]]) -> tuple[_Tokens | None, dict[i
         name: pa.array(column, _RAW_TYPE) for name, column in zip(RAW_NAMES, values, strict=True)
     }
     return _Tokens(columns, pa.array(numbers, pa.int64()), pa.array(widths, pa.int32())), failed
-
-
-def _has_separator(text: str) -> bool:
-    return any(separator in text for separator in _SEPARATORS)
 
 
 def _fields(text: str) -> list[str] | None:

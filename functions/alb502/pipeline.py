@@ -12,7 +12,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -22,9 +22,8 @@ from alb502 import layout, memory
 from alb502.classifier import settle, tag
 from alb502.errors import Deadline
 from alb502.measure import Measure, MinuteCounts
-from alb502.parser import parse_chunk
+from alb502.parser import EARLIEST_TIME, LATEST_AHEAD, parse_chunk
 from alb502.reader import Chunk, parse_s3_uri, read_chunks
-from alb502.rejects import EARLIEST_DAY
 from alb502.timeline import ChunkTimeline, ObjectTimeline, chunk_timeline
 from alb502.writer import ObjectOutput
 
@@ -206,6 +205,6 @@ def _rejects_day(first_day: str | None, interval_end: datetime | None) -> str:
     today = datetime.now(UTC).date()
     if interval_end is not None:
         day = (interval_end - timedelta(minutes=5)).date()
-        if date.fromisoformat(EARLIEST_DAY) <= day <= today + timedelta(days=1):
+        if EARLIEST_TIME.date() <= day <= today + LATEST_AHEAD:
             return day.isoformat()
     return today.isoformat()

@@ -59,11 +59,16 @@ _ISO_TIME = re.compile(ISO_TIME_PATTERN)
 _PORT = re.compile(r"^\d{1,5}$")
 
 
+def has_line_separator(line: str) -> bool:
+    """The line holds a character that ends a line elsewhere (ALB writes LF only)."""
+    return any(separator in line for separator in LINE_SEPARATORS)
+
+
 def reason(line: str) -> str:
     """The reason code for a line that did not parse as an ALB entry."""
     if not line.strip():
         return BLANK_LINE
-    if any(separator in line for separator in LINE_SEPARATORS):
+    if has_line_separator(line):
         return STRAY_LINE_SEPARATOR
     if line.startswith("Enable AccessLog for ELB:"):
         return TEST_MESSAGE
