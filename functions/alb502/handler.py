@@ -162,8 +162,7 @@ def handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
             extra={
                 "bucket": ref.bucket,
                 "key": ref.key,
-                "error": type(error).__name__,
-                "error_message": str(error).splitlines()[0] if str(error) else "",
+                **_error_fields(error),
                 "retryable": isinstance(error, Alb502Error) and error.retryable,
             },
         )
@@ -203,6 +202,15 @@ def _handle_object(ref: ObjectRef, context: LambdaContext | None) -> None:
     emitter().object_processed(report)
 
 
+def _error_fields(error: Exception) -> dict[str, str]:
+    """The error's class and the first line of its message, for one log line."""
+    message = str(error)
+    return {
+        "error": type(error).__name__,
+        "error_message": message.splitlines()[0] if message else "",
+    }
+
+
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """One SQS message: an S3 notification (possibly naming several objects)."""
     try:
@@ -211,11 +219,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
         # Not a notification at all: no object to name, so the message is.
         logger.error(
             "message failed",
-            extra={
-                "message_id": record.message_id,
-                "error": type(error).__name__,
-                "error_message": str(error).splitlines()[0] if str(error) else "",
-            },
+            extra={"message_id": record.message_id, **_error_fields(error)},
         )
         raise
     for ref in refs:

@@ -165,7 +165,6 @@ class ObjectOutput:
     def __init__(self, lake: str, stem: str, source_key: str, *, client: Any = None) -> None:
         self.lake = lake
         self.stem = stem
-        self.source_key = source_key
         account_id, region = origin(source_key)
         self._per_object = {"source_key": source_key, "account_id": account_id, "region": region}
         self._client = client
