@@ -7,6 +7,8 @@ dashboard read exactly those. What is emitted, per processed object:
   ``Requests``, ``ELB502``, ``Target502`` (dimension set ``[LoadBalancer]``);
 - per request minute, load balancer and cause with at least one 502, one
   blob stamped with that minute: ``Errors502`` (``[LoadBalancer, Cause]``);
+  likewise ``ELB5xxOther`` (``[LoadBalancer, Cause]``) for the load
+  balancer's other 5xx;
 - one blob stamped with the processing time, no dimensions:
   ``LinesParsed``, ``LinesRejected``, ``ObjectsProcessed`` and, when the key
   names its interval, ``ProcessingLag`` (seconds).
