@@ -131,20 +131,20 @@ def parse_chunk(chunk: Chunk, *, not_after: datetime | None = None) -> ParsedChu
         not_after = datetime.now(UTC) + LATEST_AHEAD
     tokens, leftovers = _tokenize_fast(chunk)
     fallback, untokenizable = _tokenize_slow(leftovers)
+    # Every line the slow path saw is decoded already: rejects reuse the text.
+    decoded = dict(leftovers)
     parts = [t for t in (tokens, fallback) if t is not None and len(t.line)]
     if not parts:
         return ParsedChunk(
             PARSED_SCHEMA.empty_table(),
-            _rejects_table(chunk, list(untokenizable), {}, untokenizable),
+            _rejects_table(chunk, list(untokenizable), {}, decoded),
         )
     merged = parts[0] if len(parts) == 1 else _concat(parts)
     rows, not_entries, out_of_range = _typed(merged, not_after)
     reasons = dict.fromkeys(out_of_range, rejects.TIME_OUT_OF_RANGE)
     return ParsedChunk(
         rows,
-        _rejects_table(
-            chunk, [*untokenizable, *not_entries, *out_of_range], reasons, untokenizable
-        ),
+        _rejects_table(chunk, [*untokenizable, *not_entries, *out_of_range], reasons, decoded),
     )
 
 
@@ -642,12 +642,13 @@ def _rejects_table(
     if not numbers:
         return REJECTS_SCHEMA.empty_table()
     numbers = sorted(numbers)
-    if all(number in decoded for number in numbers):
-        texts = [decoded[number] for number in numbers]
-    else:
+    missing = [number for number in numbers if number not in decoded]
+    if missing:
+        # Lines the CSV path read: cut out of the chunk once, for all of them.
         raw = chunk.data.split(b"\n")
-        texts = [decode_line(raw[number - chunk.first_line]) for number in numbers]
+        decoded = {**decoded, **{n: decode_line(raw[n - chunk.first_line]) for n in missing}}
         del raw
+    texts = [decoded[number] for number in numbers]
     reasons = [
         known.get(number) or rejects.reason(text)
         for number, text in zip(numbers, texts, strict=True)
