@@ -212,14 +212,18 @@ def build(
     # their times: a baseline a week back reads two days, not eight); each
     # is cut out in memory.
     reads = [window] + ([baseline] if baseline else [])
-    all_days = sorted(set(lake.days(ALB_LOGS_TABLE)) | set(lake.days(ALB_ERRORS_TABLE)))
+    error_days = set(lake.days(ALB_ERRORS_TABLE))
+    all_days = sorted(set(lake.days(ALB_LOGS_TABLE)) | error_days)
     days = sorted({d for w in reads for d in days_between(w.since, w.until, all_days)})
     times = _any(_time_filter(w.since, w.until) for w in reads)
     window_days = days_between(window.since, window.until, all_days)
 
     say(f"listing {len(days)} day partition(s)")
-    tagged_files, logs_files, source_table = _tagged_sources(lake, days)
-    entry_files = [f for group in lake.files(ALB_LOGS_TABLE, window_days).values() for f in group]
+    # Each partition is listed once (on S3 every listing is a request).
+    logs = lake.files(ALB_LOGS_TABLE, days)
+    errors = lake.files(ALB_ERRORS_TABLE, [d for d in days if d in error_days])
+    tagged_files, logs_files, source_table = _tagged_sources(days, errors, logs)
+    entry_files = [f for day in window_days for f in logs.get(day, [])]
     with reading(lake):
         say(f"reading {len(tagged_files) + len(logs_files)} file(s) of tagged rows")
         tagged = _read_tagged(lake, tagged_files, logs_files, times, filters)
@@ -268,11 +272,11 @@ def render(lake_uri: str | Path, *, top: int = 10) -> str:
 # -- reading --------------------------------------------------------------------
 
 
-def _tagged_sources(lake: Lake, days: list[str]) -> tuple[list[str], list[str], str]:
+def _tagged_sources(
+    days: list[str], errors: dict[str, list[str]], logs: dict[str, list[str]]
+) -> tuple[list[str], list[str], str]:
     """Per input object (file stem), its ``alb_errors`` file when there is one,
     else its ``alb_logs`` file (objects processed before the table existed)."""
-    errors = lake.files(ALB_ERRORS_TABLE, days) if lake.has(ALB_ERRORS_TABLE) else {}
-    logs = lake.files(ALB_LOGS_TABLE, days)
     from_errors: list[str] = []
     from_logs: list[str] = []
     for day in days:
