@@ -32,7 +32,7 @@ from urllib.parse import quote_plus, urlparse
 
 from alb502.errors import BackfillError
 from alb502.layout import ObjectKind, object_kind
-from alb502.reader import parse_s3_uri
+from alb502.reader import parse_s3_uri, s3_client, s3_folders, s3_objects
 
 #: SendMessageBatch takes at most 10 entries (SQS API reference,
 #: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html).
@@ -215,18 +215,6 @@ def check_queue(sqs: Any, queue_url: str) -> None:
 # -- finding the objects ----------------------------------------------------------
 
 
-def _folders(s3: Any, bucket: str, prefix: str) -> list[str]:
-    """The sub-folder names right under ``prefix`` (one Delimiter listing)."""
-    names = []
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix, Delimiter="/"
-    )
-    for page in pages:
-        for common in page.get("CommonPrefixes", []):
-            names.append(common["Prefix"][len(prefix) :].rstrip("/"))
-    return sorted(names)
-
-
 def _list_errors() -> tuple[type[Exception], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -240,12 +228,12 @@ def region_folders(s3: Any, root: LogRoot) -> list[tuple[str, str, str]]:
         accounts = (
             [root.account]
             if root.account
-            else [a for a in _folders(s3, root.bucket, root.awslogs) if _ACCOUNT.match(a)]
+            else [a for a in s3_folders(s3, root.bucket, root.awslogs) if _ACCOUNT.match(a)]
         )
         found = []
         for account in accounts:
             service = f"{root.awslogs}{account}/{_SERVICE}/"
-            regions = [root.region] if root.region else _folders(s3, root.bucket, service)
+            regions = [root.region] if root.region else s3_folders(s3, root.bucket, service)
             found += [(account, region, f"{service}{region}/") for region in regions]
     except _list_errors() as error:
         if _code(error) == "NoSuchBucket":
@@ -261,11 +249,11 @@ def region_folders(s3: Any, root: LogRoot) -> list[tuple[str, str, str]]:
 def _days_in(s3: Any, bucket: str, region_folder: str, until: date) -> set[date]:
     """The day folders of one region folder up to ``until``, by Delimiter listings."""
     days = set()
-    for year in _folders(s3, bucket, region_folder):
+    for year in s3_folders(s3, bucket, region_folder):
         if not year.isdigit() or int(year) > until.year:
             continue
-        for month in _folders(s3, bucket, f"{region_folder}{year}/"):
-            for day in _folders(s3, bucket, f"{region_folder}{year}/{month}/"):
+        for month in s3_folders(s3, bucket, f"{region_folder}{year}/"):
+            for day in s3_folders(s3, bucket, f"{region_folder}{year}/{month}/"):
                 try:
                     found = date(int(year), int(month), int(day))
                 except ValueError:
@@ -314,18 +302,16 @@ def access_logs(s3: Any, bucket: str, folder: DayFolder) -> Iterator[LogObject]:
     """The access-log objects of one day folder (not connection or health
     check logs, not the test file)."""
     try:
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder.prefix)
-        for page in pages:
-            for item in page.get("Contents", []):
-                if object_kind(item["Key"]) is ObjectKind.ACCESS_LOG:
-                    yield LogObject(
-                        bucket=bucket,
-                        key=item["Key"],
-                        size=int(item["Size"]),
-                        etag=str(item.get("ETag", "")).strip('"'),
-                        last_modified=item["LastModified"],
-                        region=folder.region,
-                    )
+        for item in s3_objects(s3, bucket, folder.prefix):
+            if object_kind(item["Key"]) is ObjectKind.ACCESS_LOG:
+                yield LogObject(
+                    bucket=bucket,
+                    key=item["Key"],
+                    size=int(item["Size"]),
+                    etag=str(item.get("ETag", "")).strip('"'),
+                    last_modified=item["LastModified"],
+                    region=folder.region,
+                )
     except _list_errors() as error:
         raise BackfillError(
             f"s3://{bucket}/{folder.prefix}: cannot list ({_code(error)})"
@@ -443,8 +429,6 @@ def backfill(
         sqs = sqs or sqs_client(queue_url)
         check_queue(sqs, queue_url)
     if s3 is None:
-        from alb502.reader import s3_client
-
         s3 = s3_client()
     plan = plan_days(s3, root, since, until)
     result = Backfill(days=[day for day, _ in plan])

@@ -21,7 +21,7 @@ from alb502 import __version__
 from alb502.errors import Alb502Error, InputError
 from alb502.layout import LOG_SUFFIXES, ObjectKind, object_kind, stem
 from alb502.pipeline import ObjectReport, process_object
-from alb502.reader import aws_errors, parse_s3_uri, s3_client
+from alb502.reader import aws_errors, parse_s3_uri, s3_client, s3_objects
 from alb502.report import SECTIONS
 
 PROCESS_EXAMPLES = """\
@@ -282,10 +282,7 @@ def _s3_objects(uri: str) -> Iterator[tuple[str, ObjectKind]]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=location.bucket, Prefix=location.key
-        )
-        keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+        keys = [obj["Key"] for obj in s3_objects(client, location.bucket, location.key)]
     except (ClientError, BotoCoreError) as error:
         raise InputError(f"{uri}: cannot list ({error})") from error
     exact = [k for k in keys if k == location.key]

@@ -34,7 +34,7 @@ from alb502.fields import (
     PARTITION_COLUMN,
     REJECTS_TABLE,
 )
-from alb502.reader import parse_s3_uri, s3_client
+from alb502.reader import parse_s3_uri, s3_client, s3_folders, s3_objects
 
 _DAY = re.compile(rf"^{PARTITION_COLUMN}=(\d{{4}}-\d\d-\d\d)$")
 
@@ -69,12 +69,8 @@ class Lake:
                 return []
             return [e.name for e in os.scandir(path) if e.is_dir()]
         bucket, prefix = self.s3
-        start = f"{prefix}{relative}/"
-        names = []
-        for page in self._pages(Bucket=bucket, Prefix=start, Delimiter="/"):
-            for common in page.get("CommonPrefixes", []):
-                names.append(common["Prefix"][len(start) :].rstrip("/"))
-        return names
+        with self._listing():
+            return s3_folders(s3_client(), bucket, f"{prefix}{relative}/")
 
     def _list_files(self, relative: str) -> list[str]:
         if self.s3 is None:
@@ -85,19 +81,17 @@ class Lake:
                 str(path / e.name) for e in os.scandir(path) if e.is_file() and _is_data(e.name)
             )
         bucket, prefix = self.s3
-        start = f"{prefix}{relative}/"
-        keys = [
-            obj["Key"]
-            for page in self._pages(Bucket=bucket, Prefix=start)
-            for obj in page.get("Contents", [])
-        ]
+        with self._listing():
+            keys = [o["Key"] for o in s3_objects(s3_client(), bucket, f"{prefix}{relative}/")]
         return sorted(f"{bucket}/{key}" for key in keys if _is_data(key.rsplit("/", 1)[-1]))
 
-    def _pages(self, **kwargs: str) -> Iterator[dict[str, Any]]:
+    @contextmanager
+    def _listing(self) -> Iterator[None]:
+        """S3 listing errors as one-line input errors."""
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         try:
-            yield from s3_client().get_paginator("list_objects_v2").paginate(**kwargs)
+            yield
         except NoCredentialsError as error:
             raise InputError(
                 f"{self.uri}: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID "

@@ -74,6 +74,24 @@ def parse_s3_uri(uri: str) -> S3Location:
     return S3Location(bucket, key)
 
 
+def s3_folders(client: Any, bucket: str, prefix: str) -> list[str]:
+    """The folder names right under ``prefix`` (a Delimiter listing), sorted."""
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, Delimiter="/"
+    )
+    return sorted(
+        common["Prefix"][len(prefix) :].rstrip("/")
+        for page in pages
+        for common in page.get("CommonPrefixes", [])
+    )
+
+
+def s3_objects(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every object under ``prefix`` (ListObjectsV2 items: Key, Size, ETag...)."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
+
+
 def s3_client(*, timeout: float | None = None) -> Any:
     """A boto3 S3 client; the endpoint comes from ``AWS_ENDPOINT_URL`` as usual.
 
