@@ -91,6 +91,40 @@ class Incident:
         )
         self.lines.append(Line(answered, text, cause))
 
+    def refused(
+        self,
+        created: float,
+        target: str,
+        cause: str,
+        *,
+        status: int = 502,
+        waited: float = 0.001,
+    ) -> None:
+        """A connection the target refused (or, 504, never accepted): never sent."""
+        self.entry(
+            created,
+            target=target,
+            timings=REFUSED,
+            elb_status=status,
+            target_status="-",
+            cause=cause,
+            waited=waited,
+        )
+
+    def cut(
+        self, created: float, target: str, cause: str, *, target_time: float, path: str = "/"
+    ) -> None:
+        """A request sent to the target, whose connection closed with no response."""
+        self.entry(
+            created,
+            target=target,
+            timings=(0.001, target_time, -1.0),
+            elb_status=502,
+            target_status="-",
+            path=path,
+            cause=cause,
+        )
+
     def background(self, targets: tuple[str, ...] = HEALTHY, rate: float = 4.0) -> None:
         """Healthy traffic on ``targets``, ``rate`` requests a second each, all object long."""
         for target in targets:
@@ -127,23 +161,8 @@ def keepalive_races(seed: int) -> Incident:
     incident.background(rate=8.0)
     for i, second in enumerate((31.2, 77.9, 140.4, 188.8, 251.3)):
         target = HEALTHY[i % len(HEALTHY)]
-        incident.entry(
-            second,
-            target=target,
-            timings=REFUSED,
-            elb_status=502,
-            target_status="-",
-            cause="target_closed_keepalive",
-            waited=0.001,
-        )
-        incident.entry(
-            second + 3.7,
-            target=target,
-            timings=(0.001, 0.000, -1.0),
-            elb_status=502,
-            target_status="-",
-            cause="target_closed_keepalive",
-        )
+        incident.refused(second, target, "target_closed_keepalive")
+        incident.cut(second + 3.7, target, "target_closed_keepalive", target_time=0.000)
     return incident
 
 
@@ -158,33 +177,11 @@ def restart(seed: int) -> Incident:
     incident.serve(sick, 0.0, 119.0, 6.0)
     # In flight when it died: sent, then cut. Part of the dense run, which ends
     # in answers again: not a deregistration (5b) but a connection closed (5e).
-    incident.entry(
-        119.6,
-        target=sick,
-        timings=(0.001, 0.4, -1.0),
-        elb_status=502,
-        target_status="-",
-        cause="target_connection_closed",
-    )
-    incident.entry(
-        119.8,
-        target=sick,
-        timings=(0.001, 0.2, -1.0),
-        elb_status=502,
-        target_status="-",
-        cause="target_connection_closed",
-    )
+    incident.cut(119.6, sick, "target_connection_closed", target_time=0.4)
+    incident.cut(119.8, sick, "target_connection_closed", target_time=0.2)
     t = 120.05
     while t < 140.0:
-        incident.entry(
-            t,
-            target=sick,
-            timings=REFUSED,
-            elb_status=502,
-            target_status="-",
-            cause="target_restarting",
-            waited=0.001,
-        )
+        incident.refused(t, sick, "target_restarting")
         t += incident.rng.expovariate(6.0)
     incident.serve(sick, 140.5, OBJECT_SECONDS, 6.0)
     return incident
@@ -202,36 +199,13 @@ def deploy_without_draining(seed: int, *, dropped: bool = False) -> Incident:
     incident.background(HEALTHY[1:], rate=6.0)
     incident.serve(old, 0.0, 89.0, 6.0)
     # In flight when the task stopped: sent, then cut (rule 5b).
-    incident.entry(
-        89.5,
-        target=old,
-        timings=(0.001, 0.5, -1.0),
-        elb_status=502,
-        target_status="-",
-        cause="target_deregistered",
-    )
+    incident.cut(89.5, old, "target_deregistered", target_time=0.5)
     t = 90.1
     while t < 97.0:
         if dropped:
-            incident.entry(
-                t,
-                target=old,
-                timings=REFUSED,
-                elb_status=504,
-                target_status="-",
-                cause="target_deregistered",
-                waited=10.0,
-            )
+            incident.refused(t, old, "target_deregistered", status=504, waited=10.0)
         else:
-            incident.entry(
-                t,
-                target=old,
-                timings=REFUSED,
-                elb_status=502,
-                target_status="-",
-                cause="target_deregistered",
-                waited=0.001,
-            )
+            incident.refused(t, old, "target_deregistered")
         t += incident.rng.expovariate(6.0)
     return incident
 
@@ -245,25 +219,9 @@ def blocked_new_target(seed: int, *, silently: bool) -> Incident:
     t = 60.0
     while t < OBJECT_SECONDS - 12:
         if silently:
-            incident.entry(
-                t,
-                target=new,
-                timings=REFUSED,
-                elb_status=504,
-                target_status="-",
-                cause="target_connect_timeout",
-                waited=10.0,
-            )
+            incident.refused(t, new, "target_connect_timeout", status=504, waited=10.0)
         else:
-            incident.entry(
-                t,
-                target=new,
-                timings=REFUSED,
-                elb_status=502,
-                target_status="-",
-                cause="target_unreachable",
-                waited=0.001,
-            )
+            incident.refused(t, new, "target_unreachable")
         t += incident.rng.expovariate(5.0)
     return incident
 
@@ -292,14 +250,12 @@ def invalid_responses_on_one_path(seed: int) -> Incident:
         created = 20.0 + i * 4.1
         target = HEALTHY[i % len(HEALTHY)]
         if i % 4 == 0:
-            incident.entry(
+            incident.cut(
                 created,
-                target=target,
-                timings=(0.001, 0.090, -1.0),
-                elb_status=502,
-                target_status="-",
+                target,
+                "target_invalid_response",
+                target_time=0.090,
                 path="/api/report" + (f"?id={i}" if i % 3 else ""),
-                cause="target_invalid_response",
             )
         else:
             incident.entry(
