@@ -132,11 +132,20 @@ def test_rows_plus_rejects_equal_lines_on_realistic_traffic(tmp_path: Path) -> N
     assert sum(sum(m.by_cause.values()) for m in report.minutes) == len(causes)
 
 
+@pytest.fixture(params=[1, 2], ids=["one-core", "two-cores"])
+def cores(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Run the test on one core (no threads, bigger chunks) and on two (threads)."""
+    count: int = request.param
+    monkeypatch.setattr("alb502.cpu.usable_cores", lambda: count)
+    return count
+
+
 def test_many_row_groups_keep_every_entry_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
 ) -> None:
     """Small chunks and row groups: flushes mid-object and chunk by chunk at its end."""
     monkeypatch.setattr("alb502.reader.CHUNK_SIZE", 64 * 1024)
+    monkeypatch.setattr("alb502.pipeline._ALONE_CHUNK_SIZE", 96 * 1024)
     monkeypatch.setattr("alb502.writer.ROW_GROUP_ROWS", 700)
     lines = list(
         traffic.generate_lines(start=datetime(2026, 11, 20, 12, tzinfo=UTC), lines=6_000, seed=11)
@@ -151,10 +160,35 @@ def test_many_row_groups_keep_every_entry_once(
     assert report.rows == len(lines)
 
 
-def test_an_encoding_failure_fails_the_object_and_leaves_nothing(
+def test_one_core_and_two_write_the_same_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Row groups are encoded on a thread of their own: its error still fails the object."""
+    """Threads or none, chunks of one size or another: the lake holds the same rows."""
+    monkeypatch.setattr("alb502.reader.CHUNK_SIZE", 64 * 1024)
+    monkeypatch.setattr("alb502.pipeline._ALONE_CHUNK_SIZE", 96 * 1024)
+    lines = list(
+        traffic.generate_lines(start=datetime(2026, 11, 20, 12, tzinfo=UTC), lines=4_000, seed=5)
+    )
+    source = write(tmp_path / KEY, [*lines, "not an entry"])
+    tables = {}
+    for count in (1, 2):
+        monkeypatch.setattr("alb502.cpu.usable_cores", lambda count=count: count)
+        lake = tmp_path / f"lake{count}"
+        process_object(str(source), str(lake))
+        tables[count] = {
+            str(p.relative_to(lake)): pq.read_table(p).sort_by("source_line")
+            for p in sorted(lake.rglob("*.parquet"))
+        }
+    assert tables[1].keys() == tables[2].keys()
+    assert len(tables[1]) == 3  # alb_logs, alb_errors, alb_log_rejects
+    for name, table in tables[1].items():
+        assert table.equals(tables[2][name]), name
+
+
+def test_an_encoding_failure_fails_the_object_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    """Encoded on a thread of its own (two cores) or not, a failed row group fails the object."""
 
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")

@@ -162,7 +162,15 @@ class ObjectOutput:
     ``lake`` is a local directory or ``s3://bucket[/prefix]``.
     """
 
-    def __init__(self, lake: str, stem: str, source_key: str, *, client: Any = None) -> None:
+    def __init__(
+        self,
+        lake: str,
+        stem: str,
+        source_key: str,
+        *,
+        client: Any = None,
+        encode_aside: bool = True,
+    ) -> None:
         self.lake = lake
         self.stem = stem
         account_id, region = origin(source_key)
@@ -176,7 +184,12 @@ class ObjectOutput:
         # Parquet encoding runs on its own thread, beside parsing: a flush
         # hands a row group over and returns. One row group at a time, so
         # memory stays bounded and each file's row groups stay in order.
-        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alb502-write")
+        # Without ``encode_aside`` (one core: ``alb502.cpu``) a flush encodes.
+        self._encoder = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="alb502-write")
+            if encode_aside
+            else None
+        )
         self._encoding: Future[None] | None = None
 
     # -- adding ---------------------------------------------------------------
@@ -274,7 +287,10 @@ class ObjectOutput:
                 rows = rows.append_column(name, column)
         rows = rows.select(schema.names).cast(schema)
         self._wait_encoding()
-        self._encoding = self._encoder.submit(out.writer.write_table, rows, len(rows))
+        if self._encoder is None:
+            out.writer.write_table(rows, len(rows))
+        else:
+            self._encoding = self._encoder.submit(out.writer.write_table, rows, len(rows))
         out.pending.clear()
         out.pending_rows = 0
 
@@ -308,13 +324,12 @@ class ObjectOutput:
                 should_stop,
             )
         finally:
-            self._encoder.shutdown(cancel_futures=True)
+            self._stop_encoder()
             shutil.rmtree(self._staging, ignore_errors=True)
 
     def abort(self) -> None:
         """Forget everything staged: nothing reaches the lake."""
-        # A row group being encoded cannot be interrupted: let it end first.
-        self._encoder.shutdown(cancel_futures=True)
+        self._stop_encoder()
         self._held.close()
         self._deferred_rejects.close()
         for out in self._files.values():
@@ -322,6 +337,11 @@ class ObjectOutput:
             with contextlib.suppress(Exception):
                 out.writer.close()
         shutil.rmtree(self._staging, ignore_errors=True)
+
+    def _stop_encoder(self) -> None:
+        # A row group being encoded cannot be interrupted: let it end first.
+        if self._encoder is not None:
+            self._encoder.shutdown(cancel_futures=True)
 
     def _store(self) -> _Store:
         if self.lake.startswith("s3://"):
