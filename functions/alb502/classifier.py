@@ -289,16 +289,22 @@ def _apply(
     reason = pa.nulls(rows.num_rows, pa.string())
     cause = pa.nulls(rows.num_rows, pa.string())
     pending = pa.repeat(pa.scalar(False), rows.num_rows)
+    # Several rules share a phase: its mask is computed once per call.
+    phases: dict[Column, pa.Array] = {}
     for rule in rules:
         if rule.phase is None:
             test = rule.applies(rows)
         elif held:
-            test = pc.and_(rule.phase(rows), rule.applies(rows))
+            if rule.phase not in phases:
+                phases[rule.phase] = rule.phase(rows)
+            test = pc.and_(phases[rule.phase], rule.applies(rows))
         else:
-            # The timeline decides later: hold every failure this rule could take.
-            matched = pc.and_(remaining, rule.phase(rows))
-            pending = pc.or_(pending, matched)
-            remaining = pc.and_(remaining, pc.invert(matched))
+            # The timeline decides later: hold every failure of the phase
+            # (its first rule takes them all; the rules after it, none).
+            if rule.phase not in phases:
+                phases[rule.phase] = matched = pc.and_(remaining, rule.phase(rows))
+                pending = pc.or_(pending, matched)
+                remaining = pc.and_(remaining, pc.invert(matched))
             continue
         matched = pc.and_(remaining, test)
         if not pc.any(matched).as_py():

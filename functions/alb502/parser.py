@@ -486,7 +486,8 @@ def _microsecond_time(time: pa.Array) -> pa.Array:
     AWS's table would keep them all; but the classifier reads ``time`` as
     a microsecond timestamp again, and Arrow refuses to cast such a string.
     """
-    if (pc.max(pc.utf8_length(time)).as_py() or 0) <= _MICROSECOND_TIME_LENGTH:
+    # Bytes, not characters: ALB's time is ASCII, and a longer value goes the regex way.
+    if (pc.max(pc.binary_length(time)).as_py() or 0) <= _MICROSECOND_TIME_LENGTH:
         return time
     return pc.replace_substring_regex(time, _EXTRA_DIGITS, r"\1Z")
 
@@ -604,8 +605,8 @@ def _number(field: pa.Array, to: pa.DataType) -> pa.Array:
     of AWS's characters (``[-.0-9]``), so the verdict is the same whatever
     the chunk.
     """
-    only_digits = pc.equal(pc.utf8_length(pc.utf8_trim(field, "-.0123456789")), 0)
-    if pc.all(only_digits).as_py():
+    # Nothing left once AWS's characters are trimmed: every value is made of them.
+    if not pc.max(pc.binary_length(pc.utf8_trim(field, "-.0123456789"))).as_py():
         try:
             return pc.cast(field, to)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -69,11 +69,13 @@ def responded(rows: pa.Table) -> pa.Array:
 
 def failed(rows: pa.Table) -> pa.Array:
     """``causes.md``'s *failed*: a target was chosen, no status line, 502 or 504."""
+    return _failed(rows, target_chosen(rows), responded(rows))
+
+
+def _failed(rows: pa.Table, chosen: pa.Array, answered: pa.Array) -> pa.Array:
     status = rows.column("elb_status_code")
     gateway = pc.or_(pc.equal(status, 502), pc.equal(status, 504))
-    return pc.fill_null(
-        pc.and_(pc.and_(target_chosen(rows), pc.invert(responded(rows))), gateway), False
-    )
+    return pc.fill_null(pc.and_(pc.and_(chosen, pc.invert(answered)), gateway), False)
 
 
 def connect_phase(rows: pa.Table) -> pa.Array:
@@ -84,8 +86,12 @@ def connect_phase(rows: pa.Table) -> pa.Array:
 
 def post_dispatch(rows: pa.Table) -> pa.Array:
     """Failed after the request was sent (``request_processing_time`` >= 0)."""
+    return _post_dispatch(rows, failed(rows))
+
+
+def _post_dispatch(rows: pa.Table, is_failed: pa.Array) -> pa.Array:
     handed = pc.greater_equal(rows.column("request_processing_time"), 0.0)
-    return pc.fill_null(pc.and_(failed(rows), handed), False)
+    return pc.fill_null(pc.and_(is_failed, handed), False)
 
 
 def path(rows: pa.Table) -> pa.Array:
@@ -151,10 +157,10 @@ class ChunkTimeline:
 def chunk_timeline(rows: pa.Table) -> ChunkTimeline:
     """Reduce one parsed chunk to its part of the object's timelines."""
     created = creation_us(rows)
+    chosen, answered = target_chosen(rows), responded(rows)
+    is_failed = _failed(rows, chosen, answered)
     kind = pc.if_else(
-        target_chosen(rows),
-        pc.if_else(failed(rows), _FAILED, pc.if_else(responded(rows), _RESPONSE, _OTHER)),
-        _NONE,
+        chosen, pc.if_else(is_failed, _FAILED, pc.if_else(answered, _RESPONSE, _OTHER)), _NONE
     )
     entries = pa.table(
         {
@@ -170,7 +176,7 @@ def chunk_timeline(rows: pa.Table) -> ChunkTimeline:
     counted = pc.value_counts(rows.column("request_url"))
     urls = pa.table({"url": counted.field("values"), "count": counted.field("counts")})
     dispatched = rows.select(["request_url", "target_ip", "target_port"]).filter(
-        post_dispatch(rows)
+        _post_dispatch(rows, is_failed)
     )
     dispatched = pa.table(
         {
