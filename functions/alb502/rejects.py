@@ -55,8 +55,9 @@ REASONS: tuple[str, ...] = (
 #: line end and never reaches here (``tokenizer.decode_line``).
 LINE_SEPARATORS = "\r\x0b\x0c\x85\u2028\u2029"
 
-_ISO_TIME = re.compile(ISO_TIME_PATTERN)
-_PORT = re.compile(r"^\d{1,5}$")
+#: Patterns, not compiled ones: only a rejected line needs them, so ``re``
+#: compiles (and caches) them on first use instead of at every cold start.
+_PORT_PATTERN = r"^\d{1,5}$"
 
 
 def has_line_separator(line: str) -> bool:
@@ -75,8 +76,12 @@ def reason(line: str) -> str:
     fields = line.split(" ", 4)  # the first four fields decide; a long line stays cheap
     if len(fields) > 3 and fields[0] == "tls" and fields[3].startswith("net/"):
         return NLB_ENTRY
-    if _ISO_TIME.match(fields[0]):
-        if len(fields) > 3 and _PORT.match(fields[2]) and _PORT.match(fields[3]):
+    if re.match(ISO_TIME_PATTERN, fields[0]):
+        if (
+            len(fields) > 3
+            and re.match(_PORT_PATTERN, fields[2])
+            and re.match(_PORT_PATTERN, fields[3])
+        ):
             return CONNECTION_LOG_ENTRY
         return CLASSIC_ELB_ENTRY
     tokens = tokenize_fields(line)

@@ -15,6 +15,7 @@ of a long line); this keeps none.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -48,9 +49,16 @@ BARE_FIELDS = (
     }
 )
 
-#: A quote that can close a quoted field (see ``_closing_quote``). Searched
-#: for in C; the lookahead's single repeat keeps no state per character.
-_CLOSING_QUOTE = re.compile(r'"(?=$| "| [^ "]*(?: |$))')
+
+@functools.cache
+def _closing_quote_pattern() -> re.Pattern[str]:
+    """A quote that can close a quoted field (see ``_closing_quote``).
+
+    Searched for in C; the lookahead's single repeat keeps no state per
+    character. Compiled on first use, not at import: only the few lines the
+    CSV fast path cannot take get here.
+    """
+    return re.compile(r'"(?=$| "| [^ "]*(?: |$))')
 
 
 class Field(NamedTuple):
@@ -144,7 +152,7 @@ def _closing_quote(line: str, start: int) -> int:
     - IPs, numbers, ARNs, times - never contain a quote). When no quote can
     close the field that way, the last quote followed by a space closes it.
     """
-    found = _CLOSING_QUOTE.search(line, start)
+    found = _closing_quote_pattern().search(line, start)
     if found is not None:
         return found.start()
     return line.rfind('" ', start)
