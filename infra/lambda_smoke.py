@@ -37,6 +37,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from infra.config import Settings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = REPO_ROOT / "build" / "lambda-bundle"
 ROOT = REPO_ROOT / "build" / "arm64-trixie"
@@ -50,16 +52,17 @@ QEMU = "qemu-aarch64-static"
 
 #: Runs inside the emulated python: Lambda's part, reduced to the handler call.
 GUEST = """
-import json, sys, time, uuid
+import json, os, sys, time, uuid
 started = time.perf_counter()
 from alb502.handler import lambda_handler
 imported = time.perf_counter() - started
+from alb502.cpu import usable_cores
 
 class Context:
     function_name = "alb502-smoke"
     function_version = "$LATEST"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:alb502-smoke"
-    memory_limit_in_mb = 1769
+    memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
     aws_request_id = str(uuid.uuid4())
     log_group_name = "/aws/lambda/alb502-smoke"
     log_stream_name = "smoke"
@@ -74,7 +77,7 @@ response = lambda_handler(event, Context())
 print("SMOKE " + json.dumps({
     "machine": platform.machine(), "python": platform.python_version(),
     "import_seconds": imported, "invoke_seconds": time.perf_counter() - started,
-    "response": response,
+    "response": response, "cores": usable_cores(),
 }))
 """
 
@@ -247,6 +250,8 @@ def smoke(lines: int, work: Path) -> dict[str, object]:
             PYTHONNOUSERSITE="1",
             ALB502_LAKE=pipeline.lake,
             AWS_LAMBDA_FUNCTION_NAME="alb502-smoke",
+            # As Lambda sets it: the pipeline sizes its threads by it (alb502.cpu).
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(Settings().function_memory_mb),
             POWERTOOLS_SERVICE_NAME="alb502",
         )
         python = root / "usr" / "bin" / "python3.13"
@@ -301,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     print(
         f"{result['machine']} python {result['python']}: import {result['import_seconds']:.1f} s, "
-        f"invoke {result['invoke_seconds']:.1f} s under emulation; "
+        f"invoke {result['invoke_seconds']:.1f} s under emulation "
+        f"(threads {'on' if result['cores'] != 1 else 'off'}: {result['cores']} core's worth); "
         f"{len(result['lake'])} lake objects, {result['emf_lines']} EMF lines; "  # type: ignore[arg-type]
         f"whole smoke {time.perf_counter() - started:.0f} s"
     )
