@@ -207,9 +207,11 @@ def per_million(run: Run, lines: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--rounds", type=int, default=3, help="alternated runs of alb502 and the floor (median)"
+        "--rounds", type=int, default=5, help="alternated runs of alb502 and the floor (median)"
     )
-    parser.add_argument("--import-rounds", type=int, default=5, help="fresh processes per import")
+    parser.add_argument(
+        "--import-rounds", type=int, default=15, help="fresh processes per import (median)"
+    )
     parser.add_argument("--small", type=int, default=200_000, help="lines of the small object")
     parser.add_argument("--large", type=int, default=1_000_000, help="lines of the large object")
     args = parser.parse_args()
