@@ -200,3 +200,50 @@ def test_rejects_reach_the_writer_a_row_group_at_a_time(
     assert max(batches) <= writer.ROW_GROUP_ROWS
     (written,) = (tmp_path / "lake").rglob("*.parquet")
     assert pq.ParquetFile(written).metadata.num_rows == lines
+
+
+def test_an_object_over_many_days_keeps_few_files_open_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged object naming many days: bounded open files, every entry in its day's file."""
+    monkeypatch.setattr(writer, "MAX_DAY_FILES", 3)
+    monkeypatch.setattr(writer, "STRAY_DAYS_PER_PASS", 2)
+    monkeypatch.setattr(writer, "MAX_PENDING_ROWS", 50)
+    days = [f"2026-10-{day:02d}" for day in range(1, 12)]
+    lines = [
+        entry(time=f"{days[i % len(days)]}T12:00:{i % 60:02d}.000000Z", elb_status=status)
+        for i in range(220)
+        for status in (("502",) if i % 3 else ("200",))
+    ]
+    path = tmp_path / NAME
+    path.write_text("".join(f"{line}\n" for line in lines))
+    opened: list[int] = [0, 0]  # open now, most at once
+    real = pq.ParquetWriter
+
+    class Counted(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            opened[0] += 1
+            opened[1] = max(opened)
+
+        def close(self) -> None:
+            if self.is_open:
+                opened[0] -= 1
+            super().close()
+
+    monkeypatch.setattr(pq, "ParquetWriter", Counted)
+
+    report = process_object(str(path), str(tmp_path / "lake"))
+
+    assert report.rows == len(lines)
+    # The spills' own writers (held rows, the strays of both tables) come on top.
+    assert opened[1] <= writer.MAX_DAY_FILES + writer.STRAY_DAYS_PER_PASS + 3
+    for table, expected in (("alb_logs", len(lines)), ("alb_errors", 220 - 74)):
+        files = sorted((tmp_path / "lake" / table).rglob("*.parquet"))
+        assert [f.parent.name for f in files] == [f"day={day}" for day in days]
+        seen = []
+        for file in files:
+            rows = pq.read_table(file, columns=["time", "source_line"])
+            assert {t[:10] for t in rows.column("time").to_pylist()} == {file.parent.name[4:]}
+            seen += rows.column("source_line").to_pylist()
+        assert sorted(seen) == sorted(set(seen)) and len(seen) == expected, table
