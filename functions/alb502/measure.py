@@ -42,11 +42,22 @@ class MinuteCounts:
     other_5xx_by_cause: Counter[str] = field(default_factory=Counter)
 
 
+#: (load balancer, minute) pairs counted one by one per object: two weeks of
+#: minutes, CloudWatch's window for EMF timestamps. An ALB object spans a
+#: few minutes; a damaged one can name a different minute on every line,
+#: ~600 bytes each. Beyond it, entries count in the object's totals only.
+MAX_MINUTES = 20_160
+
+
 class Measure:
     """Accumulates :class:`MinuteCounts` over the chunks of one object."""
 
     def __init__(self) -> None:
         self._minutes: dict[tuple[str, datetime], MinuteCounts] = {}
+        #: The whole object, every entry (``MAX_MINUTES`` does not apply).
+        self.total = MinuteCounts("", datetime.min)
+        #: Entries counted in ``total`` but in no minute (``MAX_MINUTES``).
+        self.untracked = 0
 
     @staticmethod
     def count(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -101,9 +112,13 @@ class Measure:
             *(traffic.column(name).to_pylist() for name in names), strict=True
         ):
             entry = self._entry(elb, minute)
-            entry.requests += requests
-            entry.elb_502 += elb_502
-            entry.target_502 += target_502
+            for counts in (self.total, entry):
+                if counts is not None:
+                    counts.requests += requests
+                    counts.elb_502 += elb_502
+                    counts.target_502 += target_502
+            if entry is None:
+                self.untracked += requests
         self._add_causes(causes)
 
     def add_causes(self, settled: pa.Table) -> None:
@@ -116,14 +131,16 @@ class Measure:
         for elb, minute, cause, is502, count in zip(
             *(causes.column(name).to_pylist() for name in names), strict=True
         ):
-            entry = self._entry(elb, minute)
-            (entry.by_cause if is502 else entry.other_5xx_by_cause)[cause] += count
+            for counts in (self.total, self._entry(elb, minute)):
+                if counts is not None:
+                    (counts.by_cause if is502 else counts.other_5xx_by_cause)[cause] += count
 
-    def _entry(self, elb: str, minute: datetime) -> MinuteCounts:
+    def _entry(self, elb: str, minute: datetime) -> MinuteCounts | None:
         key = (elb, minute)
-        if key not in self._minutes:
-            self._minutes[key] = MinuteCounts(elb, minute)
-        return self._minutes[key]
+        entry = self._minutes.get(key)
+        if entry is None and len(self._minutes) < MAX_MINUTES:
+            entry = self._minutes[key] = MinuteCounts(elb, minute)
+        return entry
 
     def minutes(self) -> list[MinuteCounts]:
         """All counts, by minute then load balancer."""
@@ -131,14 +148,8 @@ class Measure:
 
     def causes(self) -> Counter[str]:
         """502s by cause over the whole object."""
-        total: Counter[str] = Counter()
-        for minute in self._minutes.values():
-            total.update(minute.by_cause)
-        return total
+        return Counter(self.total.by_cause)
 
     def other_5xx_causes(self) -> Counter[str]:
         """The load balancer's other 5xx by cause over the whole object."""
-        total: Counter[str] = Counter()
-        for minute in self._minutes.values():
-            total.update(minute.other_5xx_by_cause)
-        return total
+        return Counter(self.total.other_5xx_by_cause)

@@ -116,6 +116,11 @@ class MetricsEmitter:
                     "oldest": min(too_old or too_new).isoformat(),
                 },
             )
+        if report.untracked:
+            logger.warning(
+                "entries over too many minutes: some are in the lake but not in metrics",
+                extra={"source": report.source, "entries_not_in_metrics": report.untracked},
+            )
         for m in report.minutes:
             if not earliest <= m.minute <= latest:
                 continue

@@ -57,6 +57,11 @@ class ObjectReport:
     interval_end: datetime | None = None
     #: Per load balancer and minute: what the metrics count.
     minutes: list[MinuteCounts] = field(default_factory=list)
+    #: Entries in no minute of ``minutes`` (``measure.MAX_MINUTES``: a damaged object).
+    untracked: int = 0
+    #: 502s the load balancer made, and 502s its targets answered, over the object.
+    elb_502: int = 0
+    target_502: int = 0
     #: Bytes of log text read (uncompressed).
     bytes: int = 0
 
@@ -129,6 +134,8 @@ def process_object(
     finally:
         timeline.close()
     report.minutes = measure.minutes()
+    report.untracked = measure.untracked
+    report.elb_502, report.target_502 = measure.total.elb_502, measure.total.target_502
     report.causes = measure.causes()
     report.other_5xx = measure.other_5xx_causes()
     report.seconds = time.perf_counter() - started
