@@ -269,12 +269,11 @@ class ObjectOutput:
     def _add(
         self, table: str, schema: pa.Schema, rows: pa.Table, days: pa.Array, *, strays: bool = True
     ) -> None:
+        stray_parts = []
         for day, part in _by_day(rows, days):
             key = (table, day)
             if strays and key not in self._files and len(self._files) >= MAX_DAY_FILES:
-                if table not in self._strays:
-                    self._strays[table] = _Spill(self._staging / f"strays-{table}.parquet")
-                self._strays[table].add(part)
+                stray_parts.append(part)
                 continue
             out = self._file(table, schema, day)
             out.pending.append(part)
@@ -285,6 +284,12 @@ class ObjectOutput:
             elif self._pending_rows > MAX_PENDING_ROWS:
                 # Rows spread over several days: the fullest file takes a smaller row group.
                 self._flush(max(self._files.values(), key=lambda f: f.pending_rows))
+        if stray_parts:
+            if table not in self._strays:
+                self._strays[table] = _Spill(self._staging / f"strays-{table}.parquet")
+            # One contiguous table, not thousands of one-day slices (each has
+            # its own small buffers: 160 MB for 8,000 of them).
+            self._strays[table].add(pa.concat_tables(stray_parts).combine_chunks())
 
     def _file(self, table: str, schema: pa.Schema, day: str) -> _DayFile:
         key = (table, day)
