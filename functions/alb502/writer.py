@@ -269,12 +269,15 @@ class ObjectOutput:
     def _add(
         self, table: str, schema: pa.Schema, rows: pa.Table, days: pa.Array, *, strays: bool = True
     ) -> None:
-        stray_parts = []
-        for day, part in _by_day(rows, days):
+        stray_rows = []
+        for day, at in _by_day(days):
             key = (table, day)
             if strays and key not in self._files and len(self._files) >= MAX_DAY_FILES:
-                stray_parts.append(part)
+                stray_rows.append(at)
                 continue
+            # A day's own rows, taken (copied): a slice of a sorted copy of the
+            # chunk would keep all of it alive while the file waits for more.
+            part = rows if at is None else rows.take(at)
             out = self._file(table, schema, day)
             out.pending.append(part)
             out.pending_rows += part.num_rows
@@ -284,12 +287,15 @@ class ObjectOutput:
             elif self._pending_rows > MAX_PENDING_ROWS:
                 # Rows spread over several days: the fullest file takes a smaller row group.
                 self._flush(max(self._files.values(), key=lambda f: f.pending_rows))
-        if stray_parts:
+        if stray_rows:
             if table not in self._strays:
                 self._strays[table] = _Spill(self._staging / f"strays-{table}.parquet")
-            # One contiguous table, not thousands of one-day slices (each has
-            # its own small buffers: 160 MB for 8,000 of them).
-            self._strays[table].add(pa.concat_tables(stray_parts).combine_chunks())
+            # One take for all of them, not a table per day (each with its
+            # own small buffers: 160 MB for 8,000 of them).
+            at_all = [a for a in stray_rows if a is not None]
+            self._strays[table].add(
+                rows if len(at_all) < len(stray_rows) else rows.take(pa.concat_arrays(at_all))
+            )
 
     def _file(self, table: str, schema: pa.Schema, day: str) -> _DayFile:
         key = (table, day)
@@ -597,24 +603,24 @@ def _close(out: _DayFile) -> None:
         writer.close()
 
 
-def _by_day(rows: pa.Table, days: pa.Array) -> Iterator[tuple[str, pa.Table]]:
-    """``rows`` cut by day, each day's rows in their order.
+def _by_day(days: pa.Array) -> Iterator[tuple[str, pa.Array | None]]:
+    """Each day of ``days`` with the positions of its rows, in their order;
+    ``None`` when every row is of that day.
 
     One sort rather than a filter per day: a damaged object can name
     thousands of days (a filter per day cost 142 s for 100k lines).
     """
     unique = pc.unique(days)
     if len(unique) == 1:
-        yield unique[0].as_py(), rows
+        yield unique[0].as_py(), None
         return
     order = pc.sort_indices(days)  # stable: lines keep their order within a day
-    rows, days = rows.take(order), days.take(order)
-    counts = pc.value_counts(days)  # in order of first appearance: sorted
+    counts = pc.value_counts(days.take(order))  # in order of first appearance: sorted
     start = 0
     for day, count in zip(
         counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
     ):
-        yield day, rows.slice(start, count)
+        yield day, order.slice(start, count)
         start += count
 
 
