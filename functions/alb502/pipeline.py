@@ -189,9 +189,7 @@ def _prepare(chunk: Chunk) -> _Prepared:
     )
 
 
-def _prepare_ahead(
-    chunks: Iterator[Chunk], *, threads: bool = True
-) -> Generator[tuple[_Prepared, bool]]:
+def _prepare_ahead(chunks: Iterator[Chunk], *, threads: bool) -> Generator[tuple[_Prepared, bool]]:
     """Prepare chunks in worker threads while the caller writes earlier ones.
 
     pyarrow's CSV reader, compute kernels and Parquet writer release the
